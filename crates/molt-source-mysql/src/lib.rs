@@ -1,0 +1,12 @@
+//! MySQL and MariaDB access.
+//!
+//! Start from [`connect`] (a pool from a [`molt_url::ConnUrl`], with errors that say what to
+//! fix) and [`MysqlCatalog`] (tables of the URL's database as [`molt_schema::Table`]s, MySQL's
+//! database playing the part of the schema). MariaDB's `JSON` (a `LONGTEXT` with a
+//! `json_valid` check) is reported as `json`.
+
+mod catalog;
+mod connect;
+
+pub use catalog::MysqlCatalog;
+pub use connect::{Flavor, connect, server_flavor};

@@ -1,0 +1,4 @@
+//! Tests against the real MariaDB server of the test bed.
+
+mod catalog;
+mod connect;
