@@ -91,10 +91,18 @@ fn test(rest: &[&str]) -> anyhow::Result<()> {
     if has_cargo_subcommand("nextest") {
         step(
             "cargo nextest run",
-            cargo().env("MOLT_TESTBED_DIR", &dir).args(["nextest", "run", "--workspace", "--no-fail-fast"]),
+            cargo().env("MOLT_TESTBED_DIR", &dir).args([
+                "nextest",
+                "run",
+                "--workspace",
+                "--no-fail-fast",
+            ]),
         )?;
     } else {
-        step("cargo test", cargo().env("MOLT_TESTBED_DIR", &dir).args(["test", "--workspace", "--no-fail-fast"]))?;
+        step(
+            "cargo test",
+            cargo().env("MOLT_TESTBED_DIR", &dir).args(["test", "--workspace", "--no-fail-fast"]),
+        )?;
     }
     step("cargo test --doc", cargo().args(["test", "--workspace", "--doc"]))?;
     Ok(())

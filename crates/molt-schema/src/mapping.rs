@@ -334,10 +334,10 @@ fn map_oracle(ty: &ColumnType, _to: TargetDialect) -> Result<Mapped, SchemaError
         "binary_double" | "double" | "double precision" => Mapped::plain(SqlType::Float8),
         "number" | "dec" | "decimal" | "numeric" => {
             let (p, s) = (a0, ty.arg(1));
-            if let (Some(p), Some(s)) = (p, s) {
-                if s > p {
-                    return Err(unsupported(d, ty, format!("scale {s} is larger than precision {p}")));
-                }
+            if let (Some(p), Some(s)) = (p, s)
+                && s > p
+            {
+                return Err(unsupported(d, ty, format!("scale {s} is larger than precision {p}")));
             }
             // NUMBER(p,0) is DECIMAL(p); a scale only matters when it is positive.
             Mapped::plain(SqlType::Decimal { precision: p, scale: s.filter(|&s| s > 0) })

@@ -19,9 +19,9 @@ struct Cli {
 #[derive(Debug, clap::Subcommand)]
 enum Command {
     /// Bulk load from a source into the target.
-    Fetch(molt_fetch::FetchArgs),
+    Fetch(Box<molt_fetch::FetchArgs>),
     /// Compare source and target.
-    Verify(molt_verify::VerifyArgs),
+    Verify(Box<molt_verify::VerifyArgs>),
     /// Print a password percent-encoded for use in a connection URL.
     EscapePassword {
         /// The password to encode.
@@ -32,8 +32,8 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Fetch(args) => molt_fetch::main_with(args),
-        Command::Verify(args) => molt_verify::main_with(args),
+        Command::Fetch(args) => molt_fetch::main_with(*args),
+        Command::Verify(args) => molt_verify::main_with(*args),
         Command::EscapePassword { password } => {
             println!("{}", molt_url::escape_password(&password));
             ExitCode::SUCCESS

@@ -214,7 +214,7 @@ pub fn run(args: &ReplicatorArgs) -> anyhow::Result<()> {
         Command::Oraclelogminer(a) => {
             for (flag, v) in [("--scn", &a.scn), ("--backfillFromSCN", &a.backfill_from_scn)] {
                 if let Some(v) = v {
-                    v.parse::<OracleScn>().with_context(|| format!("{flag}"))?;
+                    v.parse::<OracleScn>().with_context(|| flag.to_string())?;
                 }
             }
             (&a.common, "oraclelogminer")
