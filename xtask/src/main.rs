@@ -88,6 +88,8 @@ fn test(rest: &[&str]) -> anyhow::Result<()> {
     for line in Testbed::status(&dir) {
         println!("    {line}");
     }
+    // Doc tests first, so that the run closes with the test runner's summary line.
+    step("cargo test --doc", cargo().args(["test", "--workspace", "--doc"]))?;
     if has_cargo_subcommand("nextest") {
         step(
             "cargo nextest run",
@@ -104,7 +106,6 @@ fn test(rest: &[&str]) -> anyhow::Result<()> {
             cargo().env("MOLT_TESTBED_DIR", &dir).args(["test", "--workspace", "--no-fail-fast"]),
         )?;
     }
-    step("cargo test --doc", cargo().args(["test", "--workspace", "--doc"]))?;
     Ok(())
 }
 

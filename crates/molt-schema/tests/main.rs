@@ -83,3 +83,19 @@ fn map_type() {
         })
     });
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+    /// Catalog spellings are external input: parsing and mapping never panic.
+    #[test]
+    fn type_parsing_and_mapping_never_panic(s in "[a-zA-Z0-9_ ().,'\"\\[\\]-]{0,40}|\\PC{0,40}") {
+        for d in [SourceDialect::Postgres, SourceDialect::Mysql, SourceDialect::Oracle] {
+            if let Ok(ty) = ColumnType::parse(d, &s) {
+                let _ = molt_schema::map_type(d, &ty, TargetDialect::Cockroach);
+                let _ = molt_schema::map_type(d, &ty, TargetDialect::Postgres);
+            }
+        }
+        let _ = molt_schema::SqlType::parse_crdb(&s);
+    }
+}

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use molt_source::{ConnectProblem, SourceError};
 use molt_url::{ConnUrl, TlsMode};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgSslMode};
 
 /// Driver options for `url`: host, port, user, password, database and TLS parameters.
 pub fn connect_options(url: &ConnUrl) -> Result<PgConnectOptions, SourceError> {
@@ -61,6 +62,12 @@ fn classify(err: &sqlx::Error) -> ConnectProblem {
 /// [`SourceError::Connect`] naming the host and what to check; never the password.
 pub async fn connect(url: &ConnUrl, max_connections: u32) -> Result<PgPool, SourceError> {
     let opts = connect_options(url)?;
+    // One direct attempt first: a pool retries refused connections until its acquire timeout,
+    // which would make a wrong port take 30 s to report.
+    let probe = PgConnection::connect_with(&opts)
+        .await
+        .map_err(|e| SourceError::connect(url, classify(&e), e))?;
+    let _ = probe.close().await;
     PgPoolOptions::new()
         .max_connections(max_connections.max(1))
         .acquire_timeout(Duration::from_secs(30))

@@ -38,3 +38,15 @@ async fn unknown_database_is_named() {
     let err = connect(&url, 1).await.unwrap_err();
     assert!(err.to_string().contains("check the database name"), "{err}");
 }
+
+#[tokio::test]
+async fn source_is_configured_for_logical_replication() {
+    let bed = testbed();
+    let pool = connect(&ConnUrl::parse(&bed.pg_source_url("postgres")).unwrap(), 1).await.unwrap();
+    let wal_level: String = sqlx::query_scalar("SHOW wal_level").fetch_one(&pool).await.unwrap();
+    assert_eq!(wal_level, "logical");
+    let target =
+        connect(&ConnUrl::parse(&bed.pg_target_url("postgres")).unwrap(), 1).await.unwrap();
+    let version: String = sqlx::query_scalar("SELECT version()").fetch_one(&target).await.unwrap();
+    assert!(version.starts_with("PostgreSQL"), "{version}");
+}

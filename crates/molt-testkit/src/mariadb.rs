@@ -24,8 +24,12 @@ fn pid(dir: &Path) -> Option<u32> {
 }
 
 pub(crate) fn is_running(dir: &Path) -> bool {
-    pid(dir).is_some_and(|p| Path::new(&format!("/proc/{p}")).exists())
-        && dir.join("mariadbd.sock").exists()
+    // A pid file and socket can outlive a killed server, and the pid can be reused: check
+    // that the process really is a MariaDB server.
+    pid(dir).is_some_and(|p| {
+        fs::read_to_string(format!("/proc/{p}/comm"))
+            .is_ok_and(|c| c.trim().starts_with("mariadbd"))
+    }) && dir.join("mariadbd.sock").exists()
 }
 
 fn config(dir: &Path, port: u16) -> String {
