@@ -16,6 +16,7 @@
 //! # Ok::<(), molt_schema::SchemaError>(())
 //! ```
 
+pub mod compare;
 pub mod ddl;
 mod filter;
 mod mapping;
@@ -26,8 +27,8 @@ mod typemap_file;
 pub use filter::TableFilter;
 pub use mapping::{Mapped, TargetColumn, TargetTable, map_table, map_type};
 pub use model::{
-    Column, ColumnType, EnumType, ForeignKey, Generated, SourceDialect, Table, TableName,
-    TargetDialect, UniqueConstraint, quote_ident,
+    Column, ColumnType, CopyFormat, EnumType, ForeignKey, Generated, SourceDialect, Table,
+    TableName, TargetDialect, UniqueConstraint, quote_ident,
 };
 pub use sqltype::SqlType;
 pub use typemap_file::{TypeMapFile, TypeMapRule};

@@ -47,6 +47,26 @@ impl fmt::Display for TargetDialect {
     }
 }
 
+/// How rows travel through `COPY` (out of the source, into the target, in intermediate files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CopyFormat {
+    /// PostgreSQL's text format (tab-separated, `\N` for NULL).
+    Text,
+    /// CSV: NULL is an empty unquoted field, the empty string is `""` (what `IMPORT INTO …
+    /// CSV` with `nullif = ''` and `COPY … WITH (FORMAT csv)` read).
+    Csv,
+}
+
+impl CopyFormat {
+    /// The ` WITH (…)` clause of a COPY statement in this format (empty for text).
+    pub fn copy_options(self) -> &'static str {
+        match self {
+            CopyFormat::Text => "",
+            CopyFormat::Csv => " WITH (FORMAT csv)",
+        }
+    }
+}
+
 /// Quotes an SQL identifier with double quotes, doubling any inside; both target dialects
 /// accept this form, and it keeps the source's case.
 pub fn quote_ident(name: &str) -> String {

@@ -2,10 +2,14 @@
 //! catalog queries).
 //!
 //! Start from [`connect`] (a pool from a [`molt_url::ConnUrl`], with errors that say what to
-//! fix) and [`PgCatalog`] (tables, columns, keys and enums as [`molt_schema::Table`]s).
+//! fix), [`PgCatalog`] (tables, columns, keys and enums as [`molt_schema::Table`]s),
+//! [`snapshot::pin_snapshot`] (the consistent point of a load: exported snapshot plus the LSN
+//! replication starts from) and [`export`] (key-range shards and `COPY … TO STDOUT`).
 
 mod catalog;
 mod connect;
+pub mod export;
+pub mod snapshot;
 
 pub use catalog::PgCatalog;
 pub use connect::{connect, connect_options};

@@ -1,0 +1,334 @@
+//! Reading a table out of the pinned snapshot: key-range shards and the `COPY … TO STDOUT`
+//! that streams each one.
+//!
+//! Shards split the first primary-key column's range: evenly between its minimum and maximum
+//! for integer, float and UUID keys (the first and last shards are open-ended, so every row
+//! lands in exactly one shard whatever was inserted meanwhile), or at the bounds of
+//! `pg_stats.histogram_bounds` with `--use-stats-based-sharding` (any sortable key). Other keys
+//! are one shard. Rows stream with COPY: the server sends one message per row, and nothing
+//! ever holds more than a buffer of them.
+
+use molt_schema::{CopyFormat, Table, quote_ident};
+use sqlx::PgConnection;
+use tracing::{info, warn};
+
+use crate::snapshot::SnapshotError;
+
+/// The most shards stats-based sharding forms, as MOLT caps it.
+pub const MAX_STATS_SHARDS: usize = 200;
+
+/// One key range of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shard {
+    /// 1-based position.
+    pub index: u32,
+    /// How many shards the table has.
+    pub count: u32,
+    /// `WHERE` condition selecting the range; `None` for the whole table.
+    pub predicate: Option<String>,
+}
+
+/// Quoted column list `("a", "b")` of the exported columns.
+pub fn column_list(columns: &[String]) -> String {
+    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    format!("({})", cols.join(", "))
+}
+
+/// The `COPY … TO STDOUT` statement for one shard.
+pub fn copy_out_sql(
+    table: &Table,
+    columns: &[String],
+    shard: &Shard,
+    format: CopyFormat,
+) -> String {
+    match &shard.predicate {
+        None => format!(
+            "COPY {} {} TO STDOUT{}",
+            table.name.quoted(),
+            column_list(columns),
+            format.copy_options()
+        ),
+        Some(pred) => {
+            let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+            format!(
+                "COPY (SELECT {} FROM {} WHERE {pred}) TO STDOUT{}",
+                cols.join(", "),
+                table.name.quoted(),
+                format.copy_options()
+            )
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    Int,
+    Float,
+    Uuid,
+    Other,
+}
+
+fn key_kind(type_name: &str) -> KeyKind {
+    match type_name {
+        "int2" | "int4" | "int8" => KeyKind::Int,
+        "float4" | "float8" => KeyKind::Float,
+        "uuid" => KeyKind::Uuid,
+        _ => KeyKind::Other,
+    }
+}
+
+fn query_err(what: String) -> impl FnOnce(sqlx::Error) -> SnapshotError {
+    move |source| SnapshotError::Query { what, source }
+}
+
+/// Plans the shards of `table` on a session that has imported the snapshot.
+///
+/// # Errors
+/// [`SnapshotError::Query`] when the key range cannot be read.
+pub async fn plan_shards(
+    conn: &mut PgConnection,
+    table: &Table,
+    requested: u32,
+    stats_based: bool,
+) -> Result<Vec<Shard>, SnapshotError> {
+    let whole = vec![Shard { index: 1, count: 1, predicate: None }];
+    let Some(key) = table.primary_key_columns().next() else { return Ok(whole) };
+    let requested = requested.max(1);
+    if requested == 1 && !stats_based {
+        return Ok(whole);
+    }
+    let col = quote_ident(&key.name);
+    let bounds: Vec<String> = if stats_based {
+        info!(table = %table.name, "Stats based sharding enabled for table {}", table.name);
+        match stats_bounds(conn, table, &key.name, requested).await {
+            Ok(b) if !b.is_empty() => b
+                .into_iter()
+                .map(|lit| {
+                    format!(
+                        "CAST({} AS {})",
+                        molt_schema::ddl::quote_literal(&lit),
+                        key.ty.spelling
+                    )
+                })
+                .collect(),
+            Ok(_) | Err(_) => {
+                let reason = "no histogram in pg_stats (run ANALYZE on the table)";
+                warn!(
+                    table = %table.name,
+                    "Warning: failed to shard table {} using stats based sharding: {reason}, falling back to non stats based sharding",
+                    table.name
+                );
+                range_bounds(conn, table, &col, key_kind(&key.ty.name), requested).await?
+            }
+        }
+    } else {
+        range_bounds(conn, table, &col, key_kind(&key.ty.name), requested).await?
+    };
+    if bounds.is_empty() {
+        return Ok(whole);
+    }
+    let count = u32::try_from(bounds.len() + 1).unwrap_or(u32::MAX);
+    if stats_based && count != requested {
+        info!(
+            table = %table.name,
+            "number of shards formed: {count} is not equal to number of shards requested: {requested} for table {}",
+            table.name
+        );
+    }
+    Ok(shards_from_bounds(&col, &bounds))
+}
+
+/// Turns ordered boundary literals into open-ended ranges: `< b1`, `>= b1 AND < b2`, …, `>= bn`.
+pub fn shards_from_bounds(col: &str, bounds: &[String]) -> Vec<Shard> {
+    let count = u32::try_from(bounds.len() + 1).unwrap_or(u32::MAX);
+    let mut out = Vec::with_capacity(bounds.len() + 1);
+    for i in 0..=bounds.len() {
+        let pred = match (i.checked_sub(1).and_then(|j| bounds.get(j)), bounds.get(i)) {
+            (None, Some(hi)) => format!("{col} < {hi}"),
+            (Some(lo), Some(hi)) => format!("{col} >= {lo} AND {col} < {hi}"),
+            (Some(lo), None) => format!("{col} >= {lo}"),
+            (None, None) => continue,
+        };
+        out.push(Shard {
+            index: u32::try_from(i + 1).unwrap_or(u32::MAX),
+            count,
+            predicate: Some(pred),
+        });
+    }
+    out
+}
+
+async fn range_bounds(
+    conn: &mut PgConnection,
+    table: &Table,
+    col: &str,
+    kind: KeyKind,
+    n: u32,
+) -> Result<Vec<String>, SnapshotError> {
+    let what = || format!("reading the key range of {}", table.name);
+    let t = table.name.quoted();
+    match kind {
+        KeyKind::Int => {
+            let (lo, hi): (Option<i64>, Option<i64>) = sqlx::query_as(sqlx::AssertSqlSafe(
+                format!("SELECT min({col})::int8, max({col})::int8 FROM {t}"),
+            ))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(query_err(what()))?;
+            let (Some(lo), Some(hi)) = (lo, hi) else { return Ok(Vec::new()) };
+            Ok(int_bounds(lo, hi, n).into_iter().map(|b| b.to_string()).collect())
+        }
+        KeyKind::Float => {
+            let (lo, hi): (Option<f64>, Option<f64>) =
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT min({col})::float8, max({col})::float8 FROM {t} \
+                 WHERE {col} NOT IN ('NaN', 'Infinity', '-Infinity')"
+                )))
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(query_err(what()))?;
+            let (Some(lo), Some(hi)) = (lo, hi) else { return Ok(Vec::new()) };
+            if hi <= lo {
+                return Ok(Vec::new());
+            }
+            let step = (hi - lo) / f64::from(n);
+            Ok((1..n).map(|i| format!("'{:e}'::float8", lo + step * f64::from(i))).collect())
+        }
+        KeyKind::Uuid => {
+            let (lo, hi): (Option<String>, Option<String>) = sqlx::query_as(sqlx::AssertSqlSafe(
+                format!("SELECT min({col})::text, max({col})::text FROM {t}"),
+            ))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(query_err(what()))?;
+            let (Some(lo), Some(hi)) = (lo, hi) else { return Ok(Vec::new()) };
+            let (Some(lo), Some(hi)) = (uuid_high(&lo), uuid_high(&hi)) else {
+                return Ok(Vec::new());
+            };
+            Ok(u64_bounds(lo, hi, n)
+                .into_iter()
+                .map(|b| format!("'{}'::uuid", uuid_from_high(b)))
+                .collect())
+        }
+        KeyKind::Other => Ok(Vec::new()),
+    }
+}
+
+/// `n - 1` ascending boundaries splitting `lo..=hi` into `n` near-equal integer ranges (fewer
+/// when the range is narrower than `n`).
+pub fn int_bounds(lo: i64, hi: i64, n: u32) -> Vec<i64> {
+    let span = i128::from(hi) - i128::from(lo) + 1;
+    let n = i128::from(n.max(1)).min(span.max(1));
+    let mut out = Vec::new();
+    for i in 1..n {
+        let b = i128::from(lo) + span * i / n;
+        if let Ok(b) = i64::try_from(b)
+            && out.last().is_none_or(|last| *last < b)
+            && b > lo
+        {
+            out.push(b);
+        }
+    }
+    out
+}
+
+fn u64_bounds(lo: u64, hi: u64, n: u32) -> Vec<u64> {
+    let span = u128::from(hi) - u128::from(lo) + 1;
+    let n = u128::from(n.max(1)).min(span);
+    (1..n)
+        .filter_map(|i| u64::try_from(u128::from(lo) + span * i / n).ok())
+        .filter(|b| *b > lo)
+        .collect()
+}
+
+fn uuid_high(text: &str) -> Option<u64> {
+    let hex: String = text.chars().filter(|c| *c != '-').take(16).collect();
+    u64::from_str_radix(&hex, 16).ok()
+}
+
+fn uuid_from_high(high: u64) -> String {
+    let h = format!("{high:016x}");
+    format!("{}-{}-{}-0000-000000000000", &h[0..8], &h[8..12], &h[12..16])
+}
+
+async fn stats_bounds(
+    conn: &mut PgConnection,
+    table: &Table,
+    column: &str,
+    requested: u32,
+) -> Result<Vec<String>, sqlx::Error> {
+    let all: Vec<String> = sqlx::query_scalar(
+        "SELECT b FROM pg_stats s, unnest(s.histogram_bounds::text::text[]) WITH ORDINALITY AS u(b, i) \
+         WHERE s.schemaname = $1 AND s.tablename = $2 AND s.attname = $3 ORDER BY i",
+    )
+    .bind(&table.name.schema)
+    .bind(&table.name.table)
+    .bind(column)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(pick_bounds(&all, requested))
+}
+
+/// Up to `requested - 1` (at most [`MAX_STATS_SHARDS`] - 1) evenly spaced, distinct interior
+/// values of a histogram.
+pub fn pick_bounds(histogram: &[String], requested: u32) -> Vec<String> {
+    let want = (requested as usize).clamp(1, MAX_STATS_SHARDS);
+    if histogram.len() < 3 || want < 2 {
+        return Vec::new();
+    }
+    // Interior bounds only: the first and last histogram values are the sample's extremes.
+    let interior = &histogram[1..histogram.len() - 1];
+    let mut out: Vec<String> = Vec::new();
+    for i in 1..want {
+        let idx = i * interior.len() / want;
+        if let Some(v) = interior.get(idx)
+            && out.last() != Some(v)
+        {
+            out.push(v.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int_ranges_cover_without_overlap() {
+        assert_eq!(int_bounds(1, 100, 4), vec![26, 51, 76]);
+        assert_eq!(int_bounds(1, 2, 4), vec![2]);
+        assert_eq!(int_bounds(5, 5, 4), Vec::<i64>::new());
+        assert_eq!(int_bounds(i64::MIN, i64::MAX, 2), vec![0]);
+        let s = shards_from_bounds("\"id\"", &["26".into(), "51".into()]);
+        assert_eq!(s.len(), 3);
+        assert_eq!(s[0].predicate.as_deref(), Some("\"id\" < 26"));
+        assert_eq!(s[1].predicate.as_deref(), Some("\"id\" >= 26 AND \"id\" < 51"));
+        assert_eq!(s[2].predicate.as_deref(), Some("\"id\" >= 51"));
+        assert!(s.iter().all(|x| x.count == 3));
+    }
+
+    #[test]
+    fn uuid_bounds_are_valid_uuids_in_order() {
+        let lo = uuid_high("00000000-0000-0000-0000-000000000000").unwrap();
+        let hi = uuid_high("ffffffff-ffff-ffff-ffff-ffffffffffff").unwrap();
+        let b: Vec<String> = u64_bounds(lo, hi, 4).into_iter().map(uuid_from_high).collect();
+        assert_eq!(
+            b,
+            vec![
+                "40000000-0000-0000-0000-000000000000",
+                "80000000-0000-0000-0000-000000000000",
+                "c0000000-0000-0000-0000-000000000000"
+            ]
+        );
+    }
+
+    #[test]
+    fn stats_bounds_pick_interior_values() {
+        let h: Vec<String> = (0..=10).map(|i| format!("k{i:02}")).collect();
+        assert_eq!(pick_bounds(&h, 3), vec!["k04", "k07"]);
+        assert!(pick_bounds(&h[..2], 4).is_empty());
+        let dup: Vec<String> = ["a", "b", "b", "b", "c"].iter().map(|s| (*s).to_owned()).collect();
+        assert_eq!(pick_bounds(&dup, 4), vec!["b"]);
+    }
+}
