@@ -37,9 +37,9 @@ pub struct FetchArgs {
     /// Delete intermediate files when the load succeeds.
     #[arg(long)]
     pub cleanup: bool,
-    /// Compression of intermediate files: gzip or none.
-    #[arg(long, default_value = "gzip")]
-    pub compression: String,
+    /// Compression of intermediate files: gzip (the default for IMPORT INTO) or none.
+    #[arg(long)]
+    pub compression: Option<String>,
     /// Resume from this file onwards (needs --fetch-id and --continuation-token).
     #[arg(long = "continuation-file-name")]
     pub continuation_file_name: Option<String>,

@@ -1,16 +1,23 @@
-//! `molt fetch`: load every selected table from a source into the target.
+//! `molt fetch`: load every selected table from a source into the target from one consistent
+//! snapshot, and print the `cdc_cursor` replication starts from.
 //!
-//! [`FetchArgs`] accepts every flag of MOLT's documentation (spec §3.2), so commands copied from
-//! there parse. This build checks everything the load depends on (URLs and TLS rule,
-//! connections to both sides, the source catalog, the schema filters and the type mapping of
-//! every selected table) and then stops: the data path lands with the fetch work (issue 3).
+//! [`FetchArgs`] accepts every flag of MOLT's documentation (spec §3.2); [`Config::from_args`]
+//! checks them together; [`run`] does the load and returns a [`FetchSummary`]. The data paths:
+//! `--direct-copy` (source `COPY TO` streamed into target `COPY FROM`, no files) and
+//! `--local-path` (CSV files, gzip for `IMPORT INTO`, loaded by `COPY` or CockroachDB's
+//! `IMPORT INTO` through the embedded file server). See `docs/fetch.md`.
 
 mod cli;
+mod config;
+mod files;
+mod fileserver;
+mod run;
 
 use std::process::ExitCode;
 
 pub use cli::FetchArgs;
-use molt_schema::TableFilter;
+pub use config::{Compression, Config, DataPath, LoadMethod, Mode};
+pub use run::{FetchSummary, run};
 
 /// Installs logging, runs, reports: what `main` of `fetch` and `molt fetch` call.
 pub fn main_with(args: FetchArgs) -> ExitCode {
@@ -25,30 +32,14 @@ pub fn main_with(args: FetchArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    molt_cli::finish(runtime.block_on(run(args)))
+    molt_cli::finish(runtime.block_on(run_args(args)))
 }
 
-/// Runs fetch with parsed flags.
+/// Checks the flags and runs fetch.
 ///
 /// # Errors
-/// Any problem with the flags, the connections or the schema, with what to fix.
-pub async fn run(args: FetchArgs) -> anyhow::Result<()> {
-    let filter = TableFilter::new(
-        &args.schema_filter,
-        &args.table_filter,
-        &args.table_exclusion_filter,
-        args.case_sensitive,
-    )?;
-    let plan = molt_preflight::check(&molt_preflight::Request {
-        source: &args.source,
-        target: &args.target,
-        allow_tls_mode_disable: args.allow_tls_mode_disable,
-        filter: &filter,
-        type_map_file: args.type_map_file.as_deref(),
-    })
-    .await?;
-    anyhow::bail!(
-        "preflight passed for {} table(s), but this build cannot move data yet: the fetch data path is not implemented (tracked in issue 3)",
-        plan.tables.len()
-    )
+/// Any problem with the flags, the connections, the schema or the load, with what to fix.
+pub async fn run_args(args: FetchArgs) -> anyhow::Result<()> {
+    let config = Config::from_args(&args)?;
+    run(config).await.map(|_| ())
 }

@@ -74,7 +74,16 @@ impl Visit for Fields {
         self.set(field.name(), Value::from(text));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.set(field.name(), Value::from(format!("{value:?}")));
+        // A value that is JSON text of a list or object (`tables = %json_list`) is logged as
+        // that list or object, as MOLT's `tables` and `skipped_unmigratable_tables` are.
+        let text = format!("{value:?}");
+        if text.starts_with(['[', '{'])
+            && let Ok(v @ (Value::Array(_) | Value::Object(_))) = serde_json::from_str(&text)
+        {
+            self.set(field.name(), v);
+            return;
+        }
+        self.set(field.name(), Value::from(text));
     }
 }
 
@@ -266,6 +275,18 @@ mod tests {
         assert_eq!(
             without_time(&lines[0]),
             r#"{"level":"warn","table":"public.t","shard":1,"error":"disk full","message":"retrying export"}"#
+        );
+    }
+
+    #[test]
+    fn json_lists_stay_lists() {
+        let tables = serde_json::to_string(&["public.a", "public.b"]).unwrap_or_default();
+        let ((), lines) = capture(LogFormat::Json, "info", || {
+            info!(tables = %tables, note = %"[not json", "fetch complete");
+        });
+        assert_eq!(
+            without_time(&lines[0]),
+            r#"{"level":"info","tables":["public.a","public.b"],"note":"[not json","message":"fetch complete"}"#
         );
     }
 

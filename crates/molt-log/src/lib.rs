@@ -75,6 +75,9 @@ pub fn filter_for(level: &str) -> Result<EnvFilter, LogError> {
     if directive.is_empty() {
         return Err(LogError::Level { level: level.to_owned() });
     }
+    // The driver's server notices ("table does not exist, skipping") are not ours to log.
+    let directive =
+        if directive.contains("sqlx") { directive } else { format!("{directive},sqlx=warn") };
     EnvFilter::try_new(&directive).map_err(|_| LogError::Level { level: level.to_owned() })
 }
 

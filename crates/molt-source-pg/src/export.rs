@@ -196,7 +196,7 @@ async fn range_bounds(
         }
         KeyKind::Uuid => {
             let (lo, hi): (Option<String>, Option<String>) = sqlx::query_as(sqlx::AssertSqlSafe(
-                format!("SELECT min({col})::text, max({col})::text FROM {t}"),
+                format!("SELECT min({col}::text), max({col}::text) FROM {t}"),
             ))
             .fetch_one(&mut *conn)
             .await

@@ -139,16 +139,36 @@ impl std::fmt::Debug for PinnedSnapshot {
 }
 
 enum Holder {
-    Replication(Box<ReplicationClient>),
+    Replication { client: Box<ReplicationClient>, opts: Box<sqlx::postgres::PgConnectOptions> },
     Transaction(PgConnection),
 }
 
 impl PinnedSnapshot {
-    /// Ends the session that holds the snapshot. The slot stays.
+    /// Ends the session that holds the snapshot and waits until the slot is free for the
+    /// replicator. The slot stays.
     pub async fn release(self) {
         match self.holder {
-            Holder::Replication(mut client) => {
-                let _ = client.shutdown().await;
+            Holder::Replication { client, opts } => {
+                // Dropping a gated client that never started ends its session.
+                drop(client);
+                let Some(slot) = self.slot else { return };
+                let Ok(mut conn) = PgConnection::connect_with(&opts).await else { return };
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                while std::time::Instant::now() < deadline {
+                    let active: Option<bool> = sqlx::query_scalar(
+                        "SELECT active FROM pg_replication_slots WHERE slot_name = $1",
+                    )
+                    .bind(&slot)
+                    .fetch_optional(&mut conn)
+                    .await
+                    .ok()
+                    .flatten();
+                    if active != Some(true) {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                let _ = conn.close().await;
             }
             Holder::Transaction(mut conn) => {
                 let _ = sqlx::raw_sql("COMMIT").execute(&mut conn).await;
@@ -232,7 +252,7 @@ pub async fn pin_snapshot(
             check_replication(&mut conn, url.user(), true).await?;
             prepare_publication_and_slot(&mut conn, slot, opts).await?;
             let _ = conn.close().await;
-            pin_with_slot(url, slot).await
+            pin_with_slot(url, slot, conn_opts).await
         }
     }
 }
@@ -355,7 +375,11 @@ pub fn replication_config(
     .with_application_name("molt"))
 }
 
-async fn pin_with_slot(url: &ConnUrl, slot: &str) -> Result<PinnedSnapshot, SnapshotError> {
+async fn pin_with_slot(
+    url: &ConnUrl,
+    slot: &str,
+    opts: sqlx::postgres::PgConnectOptions,
+) -> Result<PinnedSnapshot, SnapshotError> {
     let cfg = replication_config(url, slot, FETCH_PUBLICATION)?;
     let mut client = ReplicationClient::connect_gated(cfg).await.map_err(|source| {
         SnapshotError::Replication { what: "opening a replication session".into(), source }
@@ -389,7 +413,7 @@ async fn pin_with_slot(url: &ConnUrl, slot: &str) -> Result<PinnedSnapshot, Snap
         name,
         cursor: Some(cursor),
         slot: Some(slot.to_owned()),
-        holder: Holder::Replication(Box::new(client)),
+        holder: Holder::Replication { client: Box::new(client), opts: Box::new(opts) },
     })
 }
 

@@ -1,0 +1,272 @@
+//! From flags as typed ([`FetchArgs`]) to a checked [`Config`]: every combination MOLT refuses
+//! is refused here, before anything connects.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use molt_schema::TableFilter;
+use molt_target::handling::TableHandling;
+
+use crate::FetchArgs;
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Export and import (the default).
+    DataLoad,
+    /// Write intermediate files and stop.
+    ExportOnly,
+    /// Load intermediate files written by an earlier export-only run.
+    ImportOnly,
+}
+
+/// Where rows travel between source and target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataPath {
+    /// COPY out of the source straight into COPY on the target.
+    Direct,
+    /// Intermediate files in a local directory, served over HTTP for `IMPORT INTO`.
+    Local {
+        /// The directory.
+        dir: PathBuf,
+        /// Address the file server listens on.
+        listen: Option<String>,
+        /// Address the target uses to reach it.
+        access: Option<String>,
+    },
+}
+
+/// How rows are written into the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadMethod {
+    /// `COPY … FROM STDIN`.
+    Copy,
+    /// CockroachDB `IMPORT INTO` (the default; PostgreSQL targets fall back to COPY).
+    Import,
+}
+
+/// Compression of intermediate files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// gzip (`.csv.gz`).
+    Gzip,
+    /// Plain CSV.
+    None,
+}
+
+/// Default size of an intermediate file, as MOLT writes local files.
+pub const DEFAULT_FLUSH_SIZE: u64 = 128 * 1024 * 1024;
+
+/// A checked fetch configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `--source`.
+    pub source: String,
+    /// `--target`.
+    pub target: String,
+    /// `--allow-tls-mode-disable`.
+    pub allow_tls_mode_disable: bool,
+    /// Compiled filters.
+    pub filter: TableFilter,
+    /// `--type-map-file`.
+    pub type_map_file: Option<PathBuf>,
+    /// `--mode`.
+    pub mode: Mode,
+    /// Direct or through files.
+    pub path: DataPath,
+    /// COPY or IMPORT INTO (before the target's dialect is known).
+    pub method: LoadMethod,
+    /// File compression.
+    pub compression: Compression,
+    /// `--table-handling`.
+    pub handling: TableHandling,
+    /// `--skip-pk-check`.
+    pub skip_pk_check: bool,
+    /// `--export-concurrency`.
+    pub export_concurrency: u32,
+    /// `--table-concurrency`.
+    pub table_concurrency: u32,
+    /// `--use-stats-based-sharding`.
+    pub stats_sharding: bool,
+    /// `--flush-rows`.
+    pub flush_rows: Option<u64>,
+    /// `--flush-size` (or the default).
+    pub flush_size: u64,
+    /// `--import-batch-size`.
+    pub import_batch_size: usize,
+    /// `--cleanup`.
+    pub cleanup: bool,
+    /// `--pglogical-replication-slot-name`.
+    pub slot: Option<String>,
+    /// `--pglogical-publication-and-slot-drop-and-recreate`.
+    pub drop_and_recreate_slot: bool,
+    /// `--ignore-replication-check`.
+    pub ignore_replication_check: bool,
+    /// `--metrics-listen-addr`.
+    pub metrics_addr: Option<SocketAddr>,
+    /// `--export-retry-max-attempts`.
+    pub export_retry_max_attempts: u32,
+    /// `--export-retry-max-duration` (zero = unlimited).
+    pub export_retry_max_duration: std::time::Duration,
+}
+
+impl Config {
+    /// Checks the flags together.
+    ///
+    /// # Errors
+    /// A message naming the flags that conflict and what to use instead.
+    pub fn from_args(a: &FetchArgs) -> anyhow::Result<Config> {
+        let filter = TableFilter::new(
+            &a.schema_filter,
+            &a.table_filter,
+            &a.table_exclusion_filter,
+            a.case_sensitive,
+        )?;
+        let mode = match a.mode.as_str() {
+            "data-load" | "data_load" => Mode::DataLoad,
+            "export-only" | "export_only" => Mode::ExportOnly,
+            "import-only" | "import_only" => Mode::ImportOnly,
+            "data-load-and-replication" | "replication-only" | "failback" => bail!(
+                "--mode {} was retired from MOLT fetch: run fetch (data-load), then `replicator pglogical` from the printed cdc_cursor",
+                a.mode
+            ),
+            other => bail!("--mode {other:?} is not one of data-load, export-only, import-only"),
+        };
+        let handling: TableHandling = a.table_handling.parse().map_err(anyhow::Error::msg)?;
+        if a.bucket_path.is_some() {
+            bail!(
+                "--bucket-path is not supported by this build yet; use --local-path (with --local-path-listen-addr for IMPORT INTO) or --direct-copy"
+            );
+        }
+        let path = match (a.direct_copy, &a.local_path) {
+            (true, Some(_)) => {
+                bail!("--direct-copy writes no files: drop --local-path or --direct-copy")
+            }
+            (true, None) => DataPath::Direct,
+            (false, Some(dir)) => DataPath::Local {
+                dir: dir.clone(),
+                listen: a.local_path_listen_addr.clone(),
+                access: a
+                    .local_path_crdb_access_addr
+                    .clone()
+                    .or_else(|| a.local_path_listen_addr.clone()),
+            },
+            (false, None) => bail!(
+                "choose where rows go: --direct-copy (no files), or --local-path DIR for intermediate files"
+            ),
+        };
+        if path == DataPath::Direct && mode != Mode::DataLoad {
+            bail!(
+                "--mode {} needs intermediate files: use --local-path instead of --direct-copy",
+                a.mode
+            );
+        }
+        let method =
+            if a.direct_copy || a.use_copy { LoadMethod::Copy } else { LoadMethod::Import };
+        let compression = match (a.compression.as_deref(), method) {
+            (None, LoadMethod::Copy) | (Some("none"), _) => Compression::None,
+            (None | Some("gzip"), LoadMethod::Import) => Compression::Gzip,
+            (Some("gzip"), LoadMethod::Copy) => bail!(
+                "--compression gzip cannot be used with --use-copy or --direct-copy (COPY reads plain CSV); drop --compression"
+            ),
+            (Some(other), _) => bail!("--compression {other:?} is not one of gzip, none"),
+        };
+        if a.table_exclusion_filter == ".*" {
+            bail!("--table-exclusion-filter '.*' excludes every table");
+        }
+        if a.pglogical_publication_and_slot_drop_and_recreate
+            && a.pglogical_replication_slot_name.is_none()
+        {
+            bail!(
+                "--pglogical-publication-and-slot-drop-and-recreate needs --pglogical-replication-slot-name"
+            );
+        }
+        if a.pglogical_replication_slot_name.is_some() && a.ignore_replication_check {
+            bail!(
+                "--pglogical-replication-slot-name and --ignore-replication-check contradict each other: a slot is for replication"
+            );
+        }
+        let metrics_addr = match a.metrics_listen_addr.as_str() {
+            "" => None,
+            addr => Some(
+                addr.parse::<SocketAddr>()
+                    .with_context(|| format!("--metrics-listen-addr {addr:?} is not host:port"))?,
+            ),
+        };
+        if a.continuation_token.is_some()
+            || a.continuation_file_name.is_some()
+            || a.fetch_id.is_some()
+        {
+            bail!(
+                "--fetch-id, --continuation-token and --continuation-file-name are not supported by this build yet; rerun the load with --table-handling truncate-if-exists"
+            );
+        }
+        Ok(Config {
+            source: a.source.clone(),
+            target: a.target.clone(),
+            allow_tls_mode_disable: a.allow_tls_mode_disable,
+            filter,
+            type_map_file: a.type_map_file.clone(),
+            mode,
+            path,
+            method,
+            compression,
+            handling,
+            skip_pk_check: a.skip_pk_check,
+            export_concurrency: a.export_concurrency.max(1),
+            table_concurrency: a.table_concurrency.max(1),
+            stats_sharding: a.use_stats_based_sharding,
+            flush_rows: a.flush_rows.filter(|n| *n > 0),
+            flush_size: a.flush_size.filter(|n| *n > 0).unwrap_or(DEFAULT_FLUSH_SIZE),
+            import_batch_size: usize::try_from(a.import_batch_size.max(1)).unwrap_or(1000),
+            cleanup: a.cleanup,
+            slot: a.pglogical_replication_slot_name.clone(),
+            drop_and_recreate_slot: a.pglogical_publication_and_slot_drop_and_recreate,
+            ignore_replication_check: a.ignore_replication_check,
+            metrics_addr,
+            export_retry_max_attempts: a.export_retry_max_attempts.max(1),
+            export_retry_max_duration: a.export_retry_max_duration,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn args(extra: &[&str]) -> anyhow::Result<Config> {
+        let mut v = vec!["fetch", "--source", "postgres://u@h/db", "--target", "postgres://u@t/db"];
+        v.extend_from_slice(extra);
+        Config::from_args(&FetchArgs::try_parse_from(v)?)
+    }
+
+    #[test]
+    fn data_paths() {
+        assert_eq!(args(&["--direct-copy"]).unwrap().path, DataPath::Direct);
+        let c =
+            args(&["--local-path", "/d", "--local-path-listen-addr", "127.0.0.1:3000"]).unwrap();
+        assert_eq!(c.method, LoadMethod::Import);
+        assert_eq!(c.compression, Compression::Gzip);
+        let c = args(&["--local-path", "/d", "--use-copy"]).unwrap();
+        assert_eq!((c.method, c.compression), (LoadMethod::Copy, Compression::None));
+        let e = |extra: &[&str]| args(extra).unwrap_err().to_string();
+        assert!(e(&[]).contains("--direct-copy"));
+        assert!(e(&["--direct-copy", "--local-path", "/d"]).contains("writes no files"));
+        assert!(
+            e(&["--local-path", "/d", "--use-copy", "--compression", "gzip"])
+                .contains("COPY reads plain CSV")
+        );
+        assert!(e(&["--direct-copy", "--mode", "export-only"]).contains("intermediate files"));
+        assert!(e(&["--direct-copy", "--mode", "replication-only"]).contains("retired"));
+        assert!(e(&["--direct-copy", "--table-handling", "drop"]).contains("truncate-if-exists"));
+        assert!(e(&["--direct-copy", "--table-exclusion-filter", ".*"]).contains("every table"));
+        assert!(
+            e(&["--direct-copy", "--pglogical-publication-and-slot-drop-and-recreate"])
+                .contains("--pglogical-replication-slot-name")
+        );
+        assert!(e(&["--direct-copy", "--metrics-listen-addr", "nope"]).contains("host:port"));
+    }
+}

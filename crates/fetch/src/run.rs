@@ -1,0 +1,820 @@
+//! One fetch run: preflight, table handling, the pinned snapshot, then every table through its
+//! shards, with MOLT's log lines and metrics.
+//!
+//! ```text
+//! preflight ─▶ table handling ─▶ pin snapshot (+cursor) ─▶ "starting fetch"
+//!   per table (≤ --table-concurrency at once):
+//!     shards (≤ --export-concurrency):  source COPY TO ──▶ target COPY FROM        (--direct-copy)
+//!                                       source COPY TO ──▶ files ──▶ COPY / IMPORT (--local-path)
+//! release snapshot ─▶ "fetch complete"
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use molt_cli::hms;
+use molt_schema::compare::compare_tables;
+use molt_schema::{CopyFormat, SourceDialect, Table, TableFilter, TargetDialect, TargetTable};
+use molt_source::CatalogReader as _;
+use molt_source_pg::export::{Shard, copy_out_sql, plan_shards};
+use molt_source_pg::snapshot::{self, PinnedSnapshot, SnapshotOptions, import_snapshot};
+use molt_source_pg::{PgCatalog, connect_options};
+use molt_target::copy_in_sql;
+use molt_target::handling::{self, TableHandling};
+use molt_target::import::{ImportStatement, import_files};
+use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::{Connection as _, PgConnection, Row as _};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::{Instrument as _, debug, error, info, info_span, warn};
+
+use crate::config::{Compression, Config, DataPath, LoadMethod, Mode};
+use crate::files::{self, ShardWriter};
+
+const RELAY_CHUNK: usize = 256 * 1024;
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// What a finished fetch reports.
+#[derive(Debug, Clone)]
+pub struct FetchSummary {
+    /// This run's id.
+    pub fetch_id: String,
+    /// Tables loaded.
+    pub tables: Vec<String>,
+    /// Tables left out (no primary key and no `--skip-pk-check`).
+    pub skipped_unmigratable_tables: Vec<String>,
+    /// Where replication starts (empty with `--ignore-replication-check`).
+    pub cdc_cursor: String,
+    /// Rows per table, in `tables` order.
+    pub rows: Vec<u64>,
+}
+
+struct Ctx {
+    cfg: Config,
+    source_opts: PgConnectOptions,
+    target_pool: PgPool,
+    target_dialect: TargetDialect,
+    method: LoadMethod,
+    snapshot_name: Option<String>,
+    cdc_cursor: String,
+    file_access: Option<String>,
+}
+
+struct TableJob {
+    table: Table,
+    mapped: TargetTable,
+    estimated_rows: u64,
+}
+
+/// Runs a fetch with a checked configuration.
+///
+/// # Errors
+/// The first fatal problem, with what to fix; tables already loaded are named in the log.
+pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
+    let started = Instant::now();
+    let fetch_id = new_fetch_id();
+    let _metrics = start_metrics(cfg.metrics_addr).await;
+    let plan = molt_preflight::check(&molt_preflight::Request {
+        source: &cfg.source,
+        target: &cfg.target,
+        allow_tls_mode_disable: cfg.allow_tls_mode_disable,
+        filter: &cfg.filter,
+        type_map_file: cfg.type_map_file.as_deref(),
+    })
+    .await?;
+    if plan.source_dialect != SourceDialect::Postgres {
+        bail!(
+            "--source: fetch from {} is not supported by this build yet; PostgreSQL sources are",
+            plan.source_dialect
+        );
+    }
+    let method = match (cfg.method, plan.target_dialect) {
+        (LoadMethod::Import, TargetDialect::Postgres) => {
+            info!(
+                "the target is PostgreSQL, which has no IMPORT INTO: loading with COPY FROM instead"
+            );
+            LoadMethod::Copy
+        }
+        (m, _) => m,
+    };
+    let compression = match (method, cfg.compression) {
+        // COPY from files reads plain CSV; a PostgreSQL target never needs gzip.
+        (LoadMethod::Copy, _) => Compression::None,
+        (_, c) => c,
+    };
+    let cfg = Config { compression, ..cfg };
+    if let (LoadMethod::Import, DataPath::Local { listen: None, .. }) = (method, &cfg.path) {
+        bail!(
+            "IMPORT INTO reads files over HTTP: pass --local-path-listen-addr (and --local-path-crdb-access-addr if CockroachDB reaches this machine by another address), or --use-copy"
+        );
+    }
+    let conns = cfg.table_concurrency * cfg.export_concurrency + 2;
+    let target_pool = molt_source_pg::connect(&plan.target, conns).await?;
+
+    // Tables without a primary key cannot be sharded or resumed by key; MOLT skips them.
+    let mut jobs = Vec::new();
+    let mut skipped = Vec::new();
+    for (table, mapped) in plan.tables.into_iter().zip(plan.mapped) {
+        if table.primary_key.is_empty() && !cfg.skip_pk_check {
+            warn!(
+                table = %table.name,
+                "table has no primary key and is skipped; add a primary key or pass --skip-pk-check"
+            );
+            skipped.push(table.name.to_string());
+        } else {
+            jobs.push(TableJob { table, mapped, estimated_rows: 0 });
+        }
+    }
+    if jobs.is_empty() {
+        bail!(
+            "no table can be migrated: every selected table lacks a primary key (pass --skip-pk-check to load them unsharded)"
+        );
+    }
+    if cfg.mode != Mode::ExportOnly {
+        prepare_target(&cfg, &target_pool, plan.target_dialect, &jobs).await?;
+    }
+
+    let source_opts = connect_options(&plan.source)?;
+    let pinned = if cfg.mode == Mode::ImportOnly {
+        None
+    } else {
+        let opts = SnapshotOptions {
+            slot: cfg.slot.clone(),
+            drop_and_recreate: cfg.drop_and_recreate_slot,
+            tables: jobs.iter().map(|j| j.table.name.clone()).collect(),
+            ignore_replication_check: cfg.ignore_replication_check,
+        };
+        Some(
+            snapshot::pin_snapshot(&plan.source, &opts)
+                .await
+                .context("pinning the source snapshot")?,
+        )
+    };
+    let cdc_cursor =
+        pinned.as_ref().and_then(|p| p.cursor).map(|c| c.to_string()).unwrap_or_default();
+    if let Some(p) = &pinned {
+        estimate_rows(&source_opts, p, &mut jobs).await;
+    }
+    let file_access = match &cfg.path {
+        DataPath::Local { access, .. } => access.clone(),
+        DataPath::Direct => None,
+    };
+    let file_server = match (&cfg.path, method, cfg.mode) {
+        (DataPath::Local { dir, listen: Some(listen), .. }, LoadMethod::Import, m)
+            if m != Mode::ExportOnly =>
+        {
+            Some(crate::fileserver::serve(dir.clone(), listen).await.with_context(|| {
+                format!("starting the file server on --local-path-listen-addr {listen}")
+            })?)
+        }
+        _ => None,
+    };
+    if let Some(server) = &file_server {
+        debug!(addr = %server.addr, "file server ready");
+    }
+    metrics::gauge!(molt_metrics::fetch::NUM_TABLES).set(jobs.len() as f64);
+    info!(
+        target: "summary",
+        num_tables = jobs.len() as u64,
+        cdc_cursor = %cdc_cursor,
+        "starting fetch"
+    );
+
+    let ctx = Arc::new(Ctx {
+        cfg,
+        source_opts,
+        target_pool,
+        target_dialect: plan.target_dialect,
+        method,
+        snapshot_name: pinned.as_ref().map(|p| p.name.clone()),
+        cdc_cursor: cdc_cursor.clone(),
+        file_access,
+    });
+    let outcome = load_tables(Arc::clone(&ctx), jobs).await;
+    if let Some(p) = pinned {
+        p.release().await;
+    }
+    let (tables, rows) = outcome?;
+    let elapsed = started.elapsed();
+    metrics::gauge!(molt_metrics::fetch::OVERALL_DURATION).set(elapsed.as_secs_f64());
+    info!(
+        target: "summary",
+        fetch_id = %fetch_id,
+        num_tables = tables.len() as u64,
+        tables = %json_list(&tables),
+        skipped_unmigratable_tables = %json_list(&skipped),
+        cdc_cursor = %cdc_cursor,
+        net_duration_ms = ms(elapsed),
+        net_duration = %hms(elapsed),
+        "fetch complete"
+    );
+    ctx.target_pool.close().await;
+    Ok(FetchSummary { fetch_id, tables, skipped_unmigratable_tables: skipped, cdc_cursor, rows })
+}
+
+fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn new_fetch_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+async fn start_metrics(addr: Option<std::net::SocketAddr>) -> Option<molt_metrics::MetricsServer> {
+    let addr = addr?;
+    let handle = match molt_metrics::install() {
+        Ok(h) => h,
+        Err(e) => {
+            warn!(error = %e, "metrics are not exported");
+            return None;
+        }
+    };
+    match molt_metrics::serve(addr, molt_metrics::Routes::FETCH, handle).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            warn!(error = %e, "metrics are not exported (pass another --metrics-listen-addr)");
+            None
+        }
+    }
+}
+
+/// Table handling and, for existing tables, MOLT's schema comparison.
+async fn prepare_target(
+    cfg: &Config,
+    pool: &PgPool,
+    dialect: TargetDialect,
+    jobs: &[TableJob],
+) -> anyhow::Result<()> {
+    if cfg.handling == TableHandling::DropOnTargetAndRecreate {
+        let mapped: Vec<TargetTable> = jobs.iter().map(|j| j.mapped.clone()).collect();
+        handling::drop_and_recreate(pool, &mapped, dialect).await?;
+        for j in jobs {
+            info!(table = %j.mapped.name, "dropped and recreated table on target");
+        }
+        return Ok(());
+    }
+    let existing = PgCatalog::new(pool.clone()).tables(&TableFilter::all()).await?;
+    let mut fatal = 0usize;
+    for j in jobs {
+        let Some(target) = existing.iter().find(|t| t.name == j.mapped.name) else {
+            error!(
+                table = %j.mapped.name,
+                mismatch_tag = "missing_table",
+                failable_mismatch = true,
+                "table {} does not exist on the target; create it or pass --table-handling drop-on-target-and-recreate",
+                j.mapped.name
+            );
+            fatal += 1;
+            continue;
+        };
+        let target =
+            molt_schema::map_table(SourceDialect::Postgres, target, &target.name, dialect, None)?;
+        for m in compare_tables(&j.mapped, &target, cfg.skip_pk_check) {
+            if m.failable {
+                fatal += 1;
+                error!(table = %j.mapped.name, mismatch_tag = %m.tag, failable_mismatch = true, "{}", m.message);
+            } else {
+                warn!(table = %j.mapped.name, mismatch_tag = %m.tag, failable_mismatch = false, "{}", m.message);
+            }
+        }
+    }
+    if fatal > 0 {
+        bail!(
+            "{fatal} schema mismatch(es) between source and target stop the load (failable_mismatch:true above); fix the target schema, pass --table-handling drop-on-target-and-recreate, or --skip-pk-check for key problems"
+        );
+    }
+    if cfg.handling == TableHandling::TruncateIfExists {
+        for j in jobs {
+            handling::truncate(pool, &j.mapped.name).await?;
+            info!(table = %j.mapped.name, "truncated table on target");
+        }
+    }
+    Ok(())
+}
+
+async fn source_session(ctx: &Ctx) -> anyhow::Result<PgConnection> {
+    let mut conn = PgConnection::connect_with(&ctx.source_opts)
+        .await
+        .context("opening an export connection to the source")?;
+    match &ctx.snapshot_name {
+        Some(name) => import_snapshot(&mut conn, name).await?,
+        None => {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "{}; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                snapshot::EXPORT_SESSION_SETTINGS
+            )))
+            .execute(&mut conn)
+            .await
+            .context("opening an export transaction")?;
+        }
+    }
+    Ok(conn)
+}
+
+async fn estimate_rows(opts: &PgConnectOptions, _pinned: &PinnedSnapshot, jobs: &mut [TableJob]) {
+    let Ok(mut conn) = PgConnection::connect_with(opts).await else { return };
+    for j in jobs.iter_mut() {
+        let est: Option<f32> = sqlx::query_scalar(
+            "SELECT c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+        )
+        .bind(&j.table.name.schema)
+        .bind(&j.table.name.table)
+        .fetch_optional(&mut conn)
+        .await
+        .ok()
+        .flatten();
+        j.estimated_rows = est.filter(|e| *e > 0.0).map_or(0, |e| e as u64);
+    }
+    let _ = conn.close().await;
+}
+
+async fn load_tables(
+    ctx: Arc<Ctx>,
+    jobs: Vec<TableJob>,
+) -> anyhow::Result<(Vec<String>, Vec<u64>)> {
+    let gate = Arc::new(Semaphore::new(ctx.cfg.table_concurrency as usize));
+    let mut set = JoinSet::new();
+    let names: Vec<String> = jobs.iter().map(|j| j.mapped.name.to_string()).collect();
+    for (i, job) in jobs.into_iter().enumerate() {
+        let ctx = Arc::clone(&ctx);
+        let gate = Arc::clone(&gate);
+        let span = info_span!("table", table = %job.table.name);
+        set.spawn(
+            async move {
+                let _permit = gate.acquire_owned().await;
+                (i, load_table(&ctx, &job).await.map_err(|e| (job.table.name.to_string(), e)))
+            }
+            .instrument(span),
+        );
+    }
+    let mut rows = vec![0u64; names.len()];
+    let mut failures = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((i, Ok(n))) => rows[i] = n,
+            Ok((_, Err((table, e)))) => {
+                metrics::counter!(molt_metrics::fetch::NUM_TASK_ERRORS).increment(1);
+                error!(table = %table, error = %molt_cli::error_chain(&e), "table failed");
+                failures.push(format!("{table}: {}", molt_cli::error_chain(&e)));
+            }
+            Err(e) => failures.push(format!("a table task ended abnormally: {e}")),
+        }
+    }
+    if !failures.is_empty() {
+        bail!(
+            "{} table(s) failed and may be partly loaded on the target; fix the cause and rerun with --table-handling truncate-if-exists: {}",
+            failures.len(),
+            failures.join("; ")
+        );
+    }
+    Ok((names, rows))
+}
+
+/// Live counters of one table, for progress lines and metrics.
+#[derive(Default)]
+struct Progress {
+    rows: AtomicU64,
+    bytes: AtomicU64,
+}
+
+fn spawn_progress(
+    table: String,
+    estimated: u64,
+    progress: Arc<Progress>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let start = Instant::now();
+        let mut tick = tokio::time::interval(PROGRESS_EVERY);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let rows = progress.rows.load(Ordering::Relaxed);
+            let mb = progress.bytes.load(Ordering::Relaxed) as f64 / 1e6;
+            let secs = start.elapsed().as_secs_f64().max(0.001);
+            let completion = if estimated > 0 {
+                (rows as f64 * 100.0 / estimated as f64).min(100.0)
+            } else {
+                0.0
+            };
+            let eta = if rows > 0 && estimated > rows {
+                hms(Duration::from_secs_f64(secs * (estimated - rows) as f64 / rows as f64))
+            } else {
+                "unknown".into()
+            };
+            metrics::gauge!(molt_metrics::fetch::COMPLETION_PERCENT, "table" => table.clone())
+                .set(completion);
+            info!(
+                table = %table,
+                num_rows = rows,
+                completion = (completion * 10.0).round() / 10.0,
+                mb_per_second = (mb / secs * 10.0).round() / 10.0,
+                eta = %eta,
+                "progress"
+            );
+        }
+    })
+}
+
+async fn load_table(ctx: &Ctx, job: &TableJob) -> anyhow::Result<u64> {
+    let name = job.table.name.to_string();
+    let columns: Vec<String> = job.table.columns.iter().map(|c| c.name.clone()).collect();
+    let started = Instant::now();
+    let progress = Arc::new(Progress::default());
+    let ticker = spawn_progress(name.clone(), job.estimated_rows, Arc::clone(&progress));
+    let result = async {
+        let (rows, export_time, import_time) = match (&ctx.cfg.path, ctx.cfg.mode) {
+            (DataPath::Direct, _) => {
+                info!(table = %name, "data extraction phase starting");
+                info!(table = %name, "starting data import on target");
+                let rows = direct_copy(ctx, job, &columns, &progress).await?;
+                let t = started.elapsed();
+                log_export_done(&name, rows, t);
+                (rows, t, t)
+            }
+            (DataPath::Local { dir, .. }, mode) => {
+                let (rows, export_time) = if mode == Mode::ImportOnly {
+                    (0, Duration::ZERO)
+                } else {
+                    info!(table = %name, "data extraction phase starting");
+                    let rows = export_to_files(ctx, job, dir, &columns, &progress).await?;
+                    let t = started.elapsed();
+                    log_export_done(&name, rows, t);
+                    (rows, t)
+                };
+                if mode == Mode::ExportOnly {
+                    return Ok::<_, anyhow::Error>(rows);
+                }
+                info!(table = %name, "starting data import on target");
+                let import_start = Instant::now();
+                let imported = import_files_of_table(ctx, job, dir, &columns, &progress).await?;
+                let rows = if mode == Mode::ImportOnly { imported } else { rows };
+                if mode != Mode::ImportOnly && imported != rows {
+                    bail!("exported {rows} rows but the target took {imported}; the intermediate files are kept under {}", dir.display());
+                }
+                if ctx.cfg.cleanup {
+                    let d = files::table_dir(dir, &job.table.name);
+                    std::fs::remove_dir_all(&d).with_context(|| format!("--cleanup: removing {}", d.display()))?;
+                }
+                (rows, export_time, import_start.elapsed())
+            }
+        };
+        let net = started.elapsed();
+        metrics::counter!(molt_metrics::fetch::ROWS_IMPORTED, "table" => name.clone()).increment(rows);
+        metrics::gauge!(molt_metrics::fetch::TABLE_IMPORT_DURATION_MS, "table" => name.clone()).set(ms(import_time));
+        metrics::gauge!(molt_metrics::fetch::TABLE_OVERALL_DURATION_MS, "table" => name.clone()).set(ms(net));
+        metrics::gauge!(molt_metrics::fetch::COMPLETION_PERCENT, "table" => name.clone()).set(100.0);
+        info!(
+            target: "summary",
+            table = %name,
+            net_duration_ms = ms(net),
+            net_duration = %hms(net),
+            import_duration_ms = ms(import_time),
+            import_duration = %hms(import_time),
+            export_duration_ms = ms(export_time),
+            export_duration = %hms(export_time),
+            num_rows = rows,
+            cdc_cursor = %ctx.cdc_cursor,
+            "data import on target for table complete"
+        );
+        Ok(rows)
+    }
+    .await;
+    ticker.abort();
+    result
+}
+
+fn log_export_done(table: &str, rows: u64, took: Duration) {
+    metrics::counter!(molt_metrics::fetch::ROWS_EXPORTED, "table" => table.to_owned())
+        .increment(rows);
+    metrics::gauge!(molt_metrics::fetch::TABLE_EXPORT_DURATION_MS, "table" => table.to_owned())
+        .set(ms(took));
+    info!(
+        target: "summary",
+        table = %table,
+        num_rows = rows,
+        export_duration_ms = ms(took),
+        export_duration = %hms(took),
+        "data extraction from source complete"
+    );
+}
+
+/// Plans shards on one snapshot session, which then serves as the first shard's session.
+async fn shards_and_first_session(
+    ctx: &Ctx,
+    job: &TableJob,
+) -> anyhow::Result<(Vec<Shard>, PgConnection)> {
+    let mut conn = source_session(ctx).await?;
+    let shards = if ctx.cfg.skip_pk_check && job.table.primary_key.is_empty() {
+        info!(
+            table = %job.table.name,
+            "sharding is skipped for table {} - flag skip-pk-check is specified and thus no PK for source table is specified",
+            job.table.name
+        );
+        vec![Shard { index: 1, count: 1, predicate: None }]
+    } else {
+        plan_shards(&mut conn, &job.table, ctx.cfg.export_concurrency, ctx.cfg.stats_sharding)
+            .await?
+    };
+    debug!(table = %job.table.name, shards = shards.len() as u64, "planned shards");
+    Ok((shards, conn))
+}
+
+/// Runs `work` for every shard with at most `--export-concurrency` at once; the first shard
+/// reuses the planning session.
+async fn for_each_shard<F, Fut, T>(ctx: &Ctx, job: &TableJob, work: F) -> anyhow::Result<Vec<T>>
+where
+    F: Fn(Shard, PgConnection) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let (shards, first) = shards_and_first_session(ctx, job).await?;
+    let mut first = Some(first);
+    let limit = ctx.cfg.export_concurrency as usize;
+    let mut pending = futures_util::stream::FuturesUnordered::new();
+    let mut out = Vec::with_capacity(shards.len());
+    let mut iter = shards.into_iter();
+    loop {
+        while pending.len() < limit {
+            let Some(shard) = iter.next() else { break };
+            let conn = match first.take() {
+                Some(c) => c,
+                None => source_session(ctx).await?,
+            };
+            pending.push(work(shard, conn));
+        }
+        match pending.next().await {
+            Some(r) => out.push(r?),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+async fn direct_copy(
+    ctx: &Ctx,
+    job: &TableJob,
+    columns: &[String],
+    progress: &Progress,
+) -> anyhow::Result<u64> {
+    let in_sql = copy_in_sql(&job.mapped.name, columns, CopyFormat::Text);
+    let rows = for_each_shard(ctx, job, |shard, mut src| {
+        let in_sql = in_sql.clone();
+        async move {
+            let out_sql = copy_out_sql(&job.table, columns, &shard, CopyFormat::Text);
+            let mut dst = ctx.target_pool.acquire().await.context("taking a target connection")?;
+            let mut stream =
+                src.copy_out_raw(&out_sql).await.with_context(|| format!("starting {out_sql}"))?;
+            let mut sink =
+                dst.copy_in_raw(&in_sql).await.with_context(|| format!("starting {in_sql}"))?;
+            let mut buf: Vec<u8> = Vec::with_capacity(RELAY_CHUNK + 64 * 1024);
+            let mut rows = 0u64;
+            let mut failure: Option<anyhow::Error> = None;
+            while let Some(chunk) = stream.next().await {
+                match chunk {
+                    Ok(c) => {
+                        rows += 1;
+                        buf.extend_from_slice(&c);
+                        if buf.len() >= RELAY_CHUNK {
+                            progress.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                            if let Err(e) = sink.send(std::mem::take(&mut buf)).await {
+                                failure = Some(anyhow!(e).context("writing rows to the target"));
+                                break;
+                            }
+                            buf.reserve(RELAY_CHUNK + 64 * 1024);
+                        }
+                        progress.rows.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        failure = Some(anyhow!(e).context(format!(
+                            "reading {} shard {}/{} from the source",
+                            job.table.name, shard.index, shard.count
+                        )));
+                        break;
+                    }
+                }
+            }
+            drop(stream);
+            if let Some(e) = failure {
+                let _ = sink.abort("fetch stopped reading this shard").await;
+                return Err(e);
+            }
+            if !buf.is_empty() {
+                progress.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                sink.send(buf).await.context("writing rows to the target")?;
+            }
+            let written = sink.finish().await.with_context(|| {
+                format!(
+                    "loading {} shard {}/{} into the target",
+                    job.mapped.name, shard.index, shard.count
+                )
+            })?;
+            if written != rows {
+                bail!(
+                    "shard {}/{} of {}: read {rows} rows but the target stored {written}",
+                    shard.index,
+                    shard.count,
+                    job.table.name
+                );
+            }
+            let _ = sqlx::raw_sql("COMMIT").execute(&mut src).await;
+            let _ = src.close().await;
+            Ok(rows)
+        }
+    })
+    .await?;
+    Ok(rows.iter().sum())
+}
+
+async fn export_to_files(
+    ctx: &Ctx,
+    job: &TableJob,
+    dir: &std::path::Path,
+    columns: &[String],
+    progress: &Progress,
+) -> anyhow::Result<u64> {
+    let tdir = files::table_dir(dir, &job.table.name);
+    if tdir.exists() {
+        std::fs::remove_dir_all(&tdir)
+            .with_context(|| format!("clearing old files in {}", tdir.display()))?;
+    }
+    let rows = for_each_shard(ctx, job, |shard, mut src| async move {
+        let out_sql = copy_out_sql(&job.table, columns, &shard, CopyFormat::Csv);
+        let writer = ShardWriter::start(
+            dir,
+            &job.table.name,
+            shard.index,
+            ctx.cfg.compression,
+            ctx.cfg.flush_rows,
+            ctx.cfg.flush_size,
+        );
+        let mut stream =
+            src.copy_out_raw(&out_sql).await.with_context(|| format!("starting {out_sql}"))?;
+        let mut batch: Vec<Bytes> = Vec::with_capacity(1024);
+        let mut batch_bytes = 0usize;
+        let mut rows = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let c = chunk.with_context(|| {
+                format!(
+                    "reading {} shard {}/{} from the source",
+                    job.table.name, shard.index, shard.count
+                )
+            })?;
+            rows += 1;
+            batch_bytes += c.len();
+            batch.push(c);
+            if batch_bytes >= RELAY_CHUNK {
+                progress.bytes.fetch_add(batch_bytes as u64, Ordering::Relaxed);
+                progress.rows.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                batch_bytes = 0;
+                if writer.send(std::mem::take(&mut batch)).await.is_err() {
+                    break;
+                }
+            }
+        }
+        drop(stream);
+        if !batch.is_empty() {
+            progress.rows.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            let _ = writer.send(batch).await;
+        }
+        let written = writer
+            .finish()
+            .await
+            .with_context(|| format!("writing files under {}", dir.display()))?;
+        let in_files: u64 = written.iter().map(|f| f.rows).sum();
+        if in_files != rows {
+            bail!(
+                "shard {}/{} of {}: read {rows} rows but wrote {in_files}",
+                shard.index,
+                shard.count,
+                job.table.name
+            );
+        }
+        let _ = sqlx::raw_sql("COMMIT").execute(&mut src).await;
+        let _ = src.close().await;
+        Ok(rows)
+    })
+    .await?;
+    Ok(rows.iter().sum())
+}
+
+async fn import_files_of_table(
+    ctx: &Ctx,
+    job: &TableJob,
+    dir: &std::path::Path,
+    columns: &[String],
+    progress: &Progress,
+) -> anyhow::Result<u64> {
+    let paths = files::list_table_files(dir, &job.table.name).with_context(|| {
+        format!(
+            "no intermediate files for {} under {} (run --mode export-only first)",
+            job.table.name,
+            dir.display()
+        )
+    })?;
+    match ctx.method {
+        LoadMethod::Copy => copy_files(ctx, job, columns, paths, progress).await,
+        LoadMethod::Import => import_into(ctx, job, columns, &paths).await,
+    }
+}
+
+async fn copy_files(
+    ctx: &Ctx,
+    job: &TableJob,
+    columns: &[String],
+    paths: Vec<PathBuf>,
+    progress: &Progress,
+) -> anyhow::Result<u64> {
+    let in_sql = copy_in_sql(&job.mapped.name, columns, CopyFormat::Csv);
+    let limit = ctx.cfg.export_concurrency as usize;
+    let results = futures_util::stream::iter(paths.into_iter().map(|path| {
+        let in_sql = in_sql.clone();
+        async move {
+            let mut conn = ctx.target_pool.acquire().await.context("taking a target connection")?;
+            let mut sink =
+                conn.copy_in_raw(&in_sql).await.with_context(|| format!("starting {in_sql}"))?;
+            let mut chunks = files::read_chunks(path.clone());
+            while let Some(chunk) = chunks.recv().await {
+                match chunk {
+                    Ok(c) => {
+                        progress.bytes.fetch_add(c.len() as u64, Ordering::Relaxed);
+                        sink.send(c)
+                            .await
+                            .with_context(|| format!("loading {}", path.display()))?;
+                    }
+                    Err(e) => {
+                        let _ = sink.abort("fetch could not read the file").await;
+                        return Err(anyhow!(e).context(format!("reading {}", path.display())));
+                    }
+                }
+            }
+            let n = sink
+                .finish()
+                .await
+                .with_context(|| format!("loading {} into {}", path.display(), job.mapped.name))?;
+            progress.rows.fetch_add(n, Ordering::Relaxed);
+            anyhow::Ok(n)
+        }
+    }))
+    .buffer_unordered(limit)
+    .collect::<Vec<_>>()
+    .await;
+    let mut total = 0;
+    for r in results {
+        total += r?;
+    }
+    Ok(total)
+}
+
+async fn import_into(
+    ctx: &Ctx,
+    job: &TableJob,
+    columns: &[String],
+    paths: &[PathBuf],
+) -> anyhow::Result<u64> {
+    let access = ctx.file_access.as_deref().unwrap_or("localhost");
+    let urls: Vec<String> = paths
+        .iter()
+        .filter_map(|p| p.file_name().and_then(|n| n.to_str()))
+        .map(|n| format!("http://{access}/{}/{n}", job.table.name))
+        .collect();
+    let gzip = ctx.cfg.compression == Compression::Gzip;
+    let result = import_files(&urls, ctx.cfg.import_batch_size, |batch| {
+        let stmt = ImportStatement {
+            table: job.mapped.name.clone(),
+            columns: columns.to_vec(),
+            urls: batch,
+            gzip,
+        };
+        async move {
+            debug!("running: {}", stmt.redacted_sql());
+            let row =
+                sqlx::query(sqlx::AssertSqlSafe(stmt.sql())).fetch_one(&ctx.target_pool).await?;
+            let rows: i64 = row.try_get("rows")?;
+            info!(
+                table = %job.mapped.name,
+                "imported {rows} rows for batch for files {} to {}",
+                stmt.urls.first().map(String::as_str).unwrap_or_default(),
+                stmt.urls.last().map(String::as_str).unwrap_or_default()
+            );
+            Ok::<u64, sqlx::Error>(u64::try_from(rows).unwrap_or(0))
+        }
+    })
+    .await;
+    let _ = ctx.target_dialect;
+    result.map_err(|f| {
+        anyhow!(f.error).context(format!(
+            "IMPORT INTO {} failed at file {} ({} rows from earlier files are loaded)",
+            job.mapped.name,
+            urls.get(f.file_index).map(String::as_str).unwrap_or_default(),
+            f.rows_loaded
+        ))
+    })
+}

@@ -1,0 +1,9 @@
+//! fetch against the real test bed: type fidelity on every data path, the slot/snapshot
+//! hand-off under concurrent writes, MOLT's log lines, and errors for bad input.
+
+mod support;
+
+mod errors;
+mod fidelity;
+mod logs;
+mod slot;
