@@ -2,7 +2,10 @@
 //!
 //! - `cargo xtask demo`: start local databases and run the migration flow as far as it is built.
 //! - `cargo xtask test`: everything CI runs (fmt, clippy, deny, all tests against real servers).
+//! - `cargo xtask bench fetch`: fetch against the raw psql pipe and pgcopydb, in one run.
 //! - `cargo xtask dbs up|down|status|env`: the test bed of `molt-testkit`.
+
+mod bench;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -16,6 +19,7 @@ fn main() -> anyhow::Result<()> {
     match args.as_slice() {
         ["test", rest @ ..] => test(rest),
         ["demo"] => demo(),
+        ["bench", "fetch"] => bench::fetch(&workspace_root(), &Testbed::up(&testbed_dir())?),
         ["dbs", "up"] => {
             let bed = Testbed::up(&testbed_dir())?;
             for line in Testbed::status(&testbed_dir()) {
@@ -38,7 +42,9 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         _ => {
-            eprintln!("usage: cargo xtask demo | test [--no-lint] | dbs up|down|status|env");
+            eprintln!(
+                "usage: cargo xtask demo | test [--no-lint] | bench fetch | dbs up|down|status|env"
+            );
             std::process::exit(2);
         }
     }

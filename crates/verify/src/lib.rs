@@ -1,14 +1,20 @@
-//! `molt verify`: compare source and target.
+//! `molt verify`: prove source and target hold the same data.
 //!
 //! [`VerifyArgs`] accepts MOLT's flags (spec §5.1, plus the live-mode flags MOLT removed and
-//! we keep). This build runs the shared preflight (URLs, connections, catalogs, filters, type
-//! mapping) and stops: table, column and row comparison land with the verify work (issue 5).
+//! we keep). [`run`] compares tables (missing, extraneous), column definitions (through the
+//! type mapping) and every row by primary key (see [`rows`] and [`value`]), and returns a
+//! [`Report`]; the exit code says whether the data matched (0 clean, 3 differences, 1 error).
+
+pub mod rows;
+mod run;
+pub mod value;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use molt_cli::LogArgs;
 use molt_schema::TableFilter;
+pub use run::{Config, LIVE_ATTEMPTS, LIVE_BACKOFF, Report, run};
 
 /// `molt verify`: compare tables, columns and rows of source and target.
 #[derive(Debug, Clone, clap::Parser)]
@@ -61,39 +67,75 @@ pub struct VerifyArgs {
     pub continuous: bool,
 }
 
+/// Exit code when verification found differences (errors exit 1).
+pub const EXIT_DIFFERENCES: u8 = 3;
+
 /// Installs logging, runs, reports.
 pub fn main_with(args: VerifyArgs) -> ExitCode {
     if let Err(e) = args.log.install() {
         eprintln!("Error: {}", molt_cli::error_chain(&e));
         return ExitCode::from(2);
     }
-    match tokio::runtime::Runtime::new() {
-        Ok(rt) => molt_cli::finish(rt.block_on(run(args))),
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
         Err(e) => {
             eprintln!("Error: starting the async runtime: {e}");
-            ExitCode::from(2)
+            return ExitCode::from(2);
         }
+    };
+    match rt.block_on(run_args(args)) {
+        Ok(report) if report.clean() => ExitCode::SUCCESS,
+        Ok(_) => {
+            eprintln!("verification found differences (see the warnings above)");
+            ExitCode::from(EXIT_DIFFERENCES)
+        }
+        Err(e) => molt_cli::finish(Err(e)),
     }
 }
 
-/// Runs verify with parsed flags.
+impl VerifyArgs {
+    /// Checks the flags.
+    ///
+    /// # Errors
+    /// Bad filters or flags this build does not support.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        if self.filter_path.is_some() || self.transformations_file.is_some() {
+            anyhow::bail!(
+                "--filter-path and --transformations-file are not supported by verify in this build yet"
+            );
+        }
+        Ok(Config {
+            source: self.source.clone(),
+            target: self.target.clone(),
+            allow_tls_mode_disable: self.allow_tls_mode_disable,
+            filter: TableFilter::new(&self.schema_filter, &self.table_filter, "", false)?,
+            concurrency: self.concurrency,
+            table_splits: self.table_splits.max(1),
+            read: rows::ReadOptions {
+                batch: self.row_batch_size.max(1),
+                live: self.live,
+                live_attempts: LIVE_ATTEMPTS,
+                live_backoff: LIVE_BACKOFF,
+                rows_per_second: self.rows_per_second,
+            },
+        })
+    }
+}
+
+/// Runs verify with parsed flags; with `--continuous`, repeats until a run is clean.
 ///
 /// # Errors
-/// Any problem with the flags, the connections or the schema.
-pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
-    let filter = TableFilter::new(&args.schema_filter, &args.table_filter, "", false)?;
-    let plan = molt_preflight::check(&molt_preflight::Request {
-        source: &args.source,
-        target: &args.target,
-        allow_tls_mode_disable: args.allow_tls_mode_disable,
-        filter: &filter,
-        type_map_file: None,
-    })
-    .await?;
-    anyhow::bail!(
-        "preflight passed for {} table(s), but this build cannot compare rows yet: verification is not implemented (tracked in issue 5)",
-        plan.tables.len()
-    )
+/// Any problem with the flags, the connections, the schema or a query.
+pub async fn run_args(args: VerifyArgs) -> anyhow::Result<Report> {
+    let cfg = args.config()?;
+    loop {
+        let report = run(cfg.clone()).await?;
+        if !args.continuous || report.clean() {
+            return Ok(report);
+        }
+        tracing::info!("differences remain; verifying again (--continuous)");
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,323 @@
+//! One verify run: tables, then columns, then rows of every comparable table, shard by shard.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use molt_cli::hms;
+use molt_schema::compare::{MismatchTag, compare_tables, types_compatible};
+use molt_schema::{SourceDialect, SqlType, TableFilter, TargetTable, map_table};
+use molt_source::CatalogReader as _;
+use molt_source_pg::PgCatalog;
+use molt_source_pg::export::{Shard, plan_shards};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Connection as _, PgConnection};
+use tokio::sync::Semaphore;
+use tracing::{info, warn};
+
+use crate::rows::{Counts, ReadOptions, TablePlan, verify_shard};
+use crate::value::Kind;
+
+/// What verify found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Source tables with no target table.
+    pub missing_tables: Vec<String>,
+    /// Target tables with no source table.
+    pub extraneous_tables: Vec<String>,
+    /// Tables whose rows could not be compared (no usable primary key).
+    pub uncomparable_tables: Vec<String>,
+    /// Tables with definition differences.
+    pub mismatching_tables: Vec<String>,
+    /// Row counts per verified table (`schema.table`, totals over shards).
+    pub tables: Vec<(String, Counts)>,
+}
+
+impl Report {
+    /// Whether source and target hold the same data.
+    pub fn clean(&self) -> bool {
+        self.missing_tables.is_empty()
+            && self.extraneous_tables.is_empty()
+            && self.uncomparable_tables.is_empty()
+            && self.tables.iter().all(|(_, c)| c.clean())
+    }
+
+    /// Counts summed over every table.
+    pub fn totals(&self) -> Counts {
+        let mut t = Counts::default();
+        for (_, c) in &self.tables {
+            t.add(c);
+        }
+        t
+    }
+}
+
+/// A checked verify configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `--source`.
+    pub source: String,
+    /// `--target`.
+    pub target: String,
+    /// `--allow-tls-mode-disable`.
+    pub allow_tls_mode_disable: bool,
+    /// Filters.
+    pub filter: TableFilter,
+    /// Shards verified at once.
+    pub concurrency: u32,
+    /// Shards per table.
+    pub table_splits: u32,
+    /// Page size and live options.
+    pub read: ReadOptions,
+}
+
+const SESSION: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 3; SET bytea_output = 'hex'";
+
+async fn pool(url: &molt_url::ConnUrl, size: u32) -> anyhow::Result<PgPool> {
+    // Probe once for a clear error, then a pool whose sessions print values alike.
+    molt_source_pg::connect(url, 1).await?.close().await;
+    let opts = molt_source_pg::connect_options(url)?;
+    Ok(PgPoolOptions::new()
+        .max_connections(size.max(1))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::raw_sql(SESSION).execute(conn).await?;
+                Ok(())
+            })
+        })
+        .connect_with(opts)
+        .await?)
+}
+
+fn collatable(ty: &SqlType) -> bool {
+    matches!(ty, SqlType::Text | SqlType::Varchar(_) | SqlType::Char(_))
+}
+
+/// Runs verify.
+///
+/// # Errors
+/// Connection, catalog or query failures (differences are in the [`Report`], not errors).
+pub async fn run(cfg: Config) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let plan = molt_preflight::check(&molt_preflight::Request {
+        source: &cfg.source,
+        target: &cfg.target,
+        allow_tls_mode_disable: cfg.allow_tls_mode_disable,
+        filter: &cfg.filter,
+        type_map_file: None,
+    })
+    .await?;
+    if plan.source_dialect != SourceDialect::Postgres {
+        anyhow::bail!(
+            "--source: verify from {} is not supported by this build yet; PostgreSQL sources are",
+            plan.source_dialect
+        );
+    }
+    info!("verification in progress");
+    let size = cfg.concurrency.max(1) + 1;
+    let source = pool(&plan.source, size).await?;
+    let target = pool(&plan.target, size).await?;
+    let target_tables = PgCatalog::new(target.clone()).tables(&TableFilter::all()).await?;
+    let mut report = Report::default();
+    let source_names: Vec<_> = plan.mapped.iter().map(|m| m.name.clone()).collect();
+    for t in &target_tables {
+        if cfg.filter.matches(&t.name)
+            && !source_names.contains(&t.name)
+            && !t.name.table.starts_with("_molt_")
+        {
+            warn!(table_schema = %t.name.schema, table_name = %t.name.table, "extraneous table detected");
+            report.extraneous_tables.push(t.name.to_string());
+        }
+    }
+    let mut plans = Vec::new();
+    for (table, mapped) in plan.tables.iter().zip(&plan.mapped) {
+        let Some(target_table) = target_tables.iter().find(|t| t.name == mapped.name) else {
+            warn!(table_schema = %table.name.schema, table_name = %table.name.table, "missing table detected");
+            report.missing_tables.push(table.name.to_string());
+            continue;
+        };
+        let target_mapped = map_table(
+            SourceDialect::Postgres,
+            target_table,
+            &target_table.name,
+            plan.target_dialect,
+            None,
+        )?;
+        let mismatches = compare_tables(mapped, &target_mapped, false);
+        if !mismatches.is_empty() {
+            report.mismatching_tables.push(table.name.to_string());
+        }
+        for m in &mismatches {
+            warn!(
+                table_schema = %table.name.schema,
+                table_name = %table.name.table,
+                mismatch_tag = %m.tag,
+                mismatch_info = %m.message,
+                "mismatching table definition"
+            );
+        }
+        if mismatches.iter().any(|m| {
+            matches!(m.tag, MismatchTag::MissingPrimaryKey | MismatchTag::PrimaryKeyMismatch)
+        }) {
+            warn!(
+                table_schema = %table.name.schema,
+                table_name = %table.name.table,
+                "{} is missing a PRIMARY KEY - results cannot be compared",
+                table.name
+            );
+            report.uncomparable_tables.push(table.name.to_string());
+            continue;
+        }
+        plans.push(table_plan(table, mapped, &target_mapped));
+    }
+    let gate = Arc::new(Semaphore::new(cfg.concurrency.max(1) as usize));
+    let mut set = tokio::task::JoinSet::new();
+    let mut order = Vec::new();
+    for p in plans {
+        let shards = {
+            let opts = molt_source_pg::connect_options(&plan.source)?;
+            let mut conn =
+                PgConnection::connect_with(&opts).await.context("connecting to the source")?;
+            let shards = plan_shards(&mut conn, &p.table, cfg.table_splits, false).await?;
+            let _ = conn.close().await;
+            shards
+        };
+        let p = Arc::new(p);
+        order.push(p.table.name.to_string());
+        for shard in shards {
+            let (p, gate, source, target) =
+                (Arc::clone(&p), Arc::clone(&gate), source.clone(), target.clone());
+            let read = cfg.read;
+            set.spawn(async move {
+                let _permit = gate.acquire_owned().await;
+                run_shard(&p, &source, &target, &shard, read)
+                    .await
+                    .map(|c| (p.table.name.to_string(), c))
+            });
+        }
+    }
+    let mut per_table: Vec<(String, Counts)> =
+        order.into_iter().map(|n| (n, Counts::default())).collect();
+    metrics::gauge!(molt_metrics::verify::SHARDS_RUNNING).set(set.len() as f64);
+    while let Some(joined) = set.join_next().await {
+        let (name, counts) = joined.context("a shard task ended abnormally")??;
+        if let Some(slot) = per_table.iter_mut().find(|(n, _)| *n == name) {
+            slot.1.add(&counts);
+        }
+        metrics::gauge!(molt_metrics::verify::SHARDS_RUNNING).set(set.len() as f64);
+    }
+    report.tables = per_table;
+    record_metrics(&report);
+    let elapsed = started.elapsed();
+    metrics::gauge!(molt_metrics::verify::DURATION_SECONDS).set(elapsed.as_secs_f64());
+    info!(
+        target: "summary",
+        net_duration_ms = elapsed.as_secs_f64() * 1000.0,
+        net_duration = %hms(elapsed),
+        "verification complete"
+    );
+    source.close().await;
+    target.close().await;
+    Ok(report)
+}
+
+fn table_plan(table: &molt_schema::Table, mapped: &TargetTable, target: &TargetTable) -> TablePlan {
+    let mut columns: Vec<String> = table.primary_key.clone();
+    for c in &table.columns {
+        if !columns.contains(&c.name) && target.columns.iter().any(|t| t.name == c.name) {
+            columns.push(c.name.clone());
+        }
+    }
+    let ty = |name: &str| {
+        mapped
+            .columns
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.ty.clone())
+            .unwrap_or(SqlType::Text)
+    };
+    let target_ty =
+        |name: &str| target.columns.iter().find(|c| c.name == name).map(|c| c.ty.clone());
+    let kinds = columns.iter().map(|c| Kind::of(&ty(c))).collect();
+    let comparable = columns
+        .iter()
+        .map(|c| target_ty(c).is_some_and(|t| types_compatible(&ty(c), &t)))
+        .collect();
+    let key_len = table.primary_key.len();
+    let key_collatable = columns[..key_len].iter().map(|c| collatable(&ty(c))).collect();
+    TablePlan {
+        table: table.clone(),
+        target_name: mapped.name.clone(),
+        columns,
+        kinds,
+        comparable,
+        key_len,
+        key_collatable,
+    }
+}
+
+async fn run_shard(
+    p: &TablePlan,
+    source: &PgPool,
+    target: &PgPool,
+    shard: &Shard,
+    read: ReadOptions,
+) -> anyhow::Result<Counts> {
+    info!(
+        table_schema = %p.table.name.schema,
+        table_name = %p.table.name.table,
+        "starting verify on {}, shard {}/{}",
+        p.table.name,
+        shard.index,
+        shard.count
+    );
+    let c = verify_shard(p, source, target, shard, read).await?;
+    let suffix = if c.conditional_success > 0 {
+        " - please check all warnings and errors to determine whether column mismatches can be ignored"
+    } else {
+        ""
+    };
+    info!(
+        target: "summary",
+        table_schema = %p.table.name.schema,
+        table_name = %p.table.name.table,
+        num_truth_rows = c.truth_rows,
+        num_success = c.success,
+        num_conditional_success = c.conditional_success,
+        num_missing = c.missing,
+        num_mismatch = c.mismatch,
+        num_extraneous = c.extraneous,
+        num_live_retry = c.live_retry,
+        num_column_mismatch = c.column_mismatch,
+        "finished row verification on {} (shard {}/{}){suffix}",
+        p.table.name,
+        shard.index,
+        shard.count
+    );
+    Ok(c)
+}
+
+fn record_metrics(r: &Report) {
+    use molt_metrics::verify as m;
+    metrics::gauge!(m::NUM_TABLES, "category" => "verified").set(r.tables.len() as f64);
+    metrics::gauge!(m::NUM_TABLES, "category" => "missing").set(r.missing_tables.len() as f64);
+    metrics::gauge!(m::NUM_TABLES, "category" => "extraneous")
+        .set(r.extraneous_tables.len() as f64);
+    for (table, c) in &r.tables {
+        for (status, n) in [
+            ("success", c.success),
+            ("conditional_success", c.conditional_success),
+            ("missing", c.missing),
+            ("mismatching", c.mismatch),
+            ("mismatching_column", c.column_mismatch),
+            ("extraneous", c.extraneous),
+        ] {
+            metrics::gauge!(m::ROW_VERIFICATION_STATUS, "status" => status, "table" => table.clone()).set(n as f64);
+        }
+    }
+}
+
+/// Live re-check defaults: five attempts starting at 100 ms, doubling.
+pub const LIVE_ATTEMPTS: u32 = 5;
+/// First live back-off.
+pub const LIVE_BACKOFF: Duration = Duration::from_millis(100);
