@@ -231,3 +231,157 @@ pub fn fetch(root: &Path, bed: &Testbed) -> anyhow::Result<()> {
     std::fs::write(bench_dir.join("fetch.json"), report)?;
     Ok(())
 }
+
+/// Columns reladiff compares per table (its float8 hashing dies on NaN, so `rating` is left
+/// out for it; verify compares every column).
+const RELADIFF_TABLES: [(&str, &[&str], &[&str]); 4] = [
+    (
+        "employees",
+        &["id"],
+        &["name", "email", "hired", "salary", "active", "profile", "tags", "photo"],
+    ),
+    ("payments", &["id"], &["employee_id", "amount", "paid_at", "ref", "note"]),
+    ("orders", &["id"], &["employee_id", "status", "placed_at", "total", "note"]),
+    ("order_items", &["order_no", "line"], &["sku", "qty", "price"]),
+];
+
+const INJECTED_DIFFS: &str = "UPDATE employees SET name = 'changed' WHERE id = 50000; \
+    UPDATE payments SET amount = amount + 0.000001 WHERE id = 1234; \
+    UPDATE orders SET note = 'edited' WHERE id = md5('o77')::uuid; \
+    UPDATE order_items SET qty = qty + 1 WHERE order_no = 5000 AND line = 2; \
+    DELETE FROM payments WHERE id IN (7, 150000); DELETE FROM employees WHERE id = 99999; \
+    INSERT INTO employees (id, name) VALUES (100001, 'new'); \
+    INSERT INTO payments (id) VALUES (300001); INSERT INTO order_items VALUES (999999, 1, 'x', 1, 1);";
+
+fn ensure_reladiff() -> anyhow::Result<()> {
+    if Command::new("reladiff").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        return Ok(());
+    }
+    println!("==> installing reladiff from PyPI");
+    let ok = Command::new("python3")
+        .args(["-m", "pip", "install", "-q", "reladiff", "psycopg2-binary"])
+        .status()?
+        .success();
+    if !ok {
+        bail!("pip install reladiff psycopg2-binary failed");
+    }
+    Ok(())
+}
+
+fn reladiff_all(src: &str, dst: &str) -> anyhow::Result<u64> {
+    let mut diffs = 0u64;
+    for (table, keys, cols) in RELADIFF_TABLES {
+        let mut cmd = Command::new("reladiff");
+        cmd.args([src, table, dst, table, "-s", "--json"]);
+        for k in keys {
+            cmd.args(["-k", k]);
+        }
+        for c in cols {
+            cmd.args(["-c", c]);
+        }
+        let out = cmd.output()?;
+        if !out.status.success() {
+            bail!("reladiff {table}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v: serde_json::Value = serde_json::from_str(text.trim())
+            .with_context(|| format!("reladiff printed {text}"))?;
+        let n = |k: &str| v.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        diffs += n("exclusive_A") + n("exclusive_B") + n("updated");
+    }
+    Ok(diffs)
+}
+
+fn verify_all(molt: &Path, src: &str, dst: &str, log: &Path) -> anyhow::Result<u64> {
+    let _ = std::fs::remove_file(log);
+    let out = Command::new(molt)
+        .args(["verify", "--source", src, "--target", dst, "--allow-tls-mode-disable"])
+        .args([
+            "--table-splits",
+            "4",
+            "--concurrency",
+            "8",
+            "--metrics-listen-addr",
+            "",
+            "--log-file",
+        ])
+        .arg(log)
+        .output()?;
+    let code = out.status.code().unwrap_or(-1);
+    if code != 0 && code != 3 {
+        bail!("molt verify failed ({code}): {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut diffs = 0u64;
+    for line in std::fs::read_to_string(log)?.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        if v.get("type").and_then(|t| t.as_str()) == Some("summary") {
+            for k in ["num_missing", "num_mismatch", "num_extraneous"] {
+                diffs += v.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+            }
+        }
+    }
+    Ok(diffs)
+}
+
+/// `cargo xtask bench verify`: verify and reladiff on the same 1M rows, identical and with 10
+/// injected differences, in one run.
+pub fn verify(root: &Path, bed: &Testbed) -> anyhow::Result<()> {
+    ensure_reladiff()?;
+    let ok = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args(["build", "--release", "-q", "-p", "molt"])
+        .status()?
+        .success();
+    if !ok {
+        bail!("cargo build --release -p molt failed");
+    }
+    let molt = root.join("target/release/molt");
+    let src_admin = bed.pg_source_url("postgres");
+    let dst_admin = bed.pg_target_url("postgres");
+    let src = bed.pg_source_url("molt_bench_src");
+    let dst = bed.pg_target_url("molt_bench_verify");
+    for (admin, url, name) in
+        [(&src_admin, &src, "molt_bench_src"), (&dst_admin, &dst, "molt_bench_verify")]
+    {
+        println!("==> generating {name} (1M rows)");
+        recreate_db(admin, name)?;
+        psql(url, DATASET_DDL)?;
+        psql(url, DATASET_ROWS)?;
+    }
+    let bench_dir = root.join("target/bench");
+    std::fs::create_dir_all(&bench_dir)?;
+    let log = bench_dir.join("verify.log");
+    let mut found = Vec::new();
+    let mut results = Vec::new();
+    for phase in ["identical", "10-diffs"] {
+        if phase == "10-diffs" {
+            psql(&dst, INJECTED_DIFFS)?;
+        }
+        let mut r_found = 0;
+        let r = time(&format!("reladiff ({phase})"), || {
+            r_found = reladiff_all(&src, &dst)?;
+            Ok(())
+        })?;
+        let mut v_found = 0;
+        let v = time(&format!("molt verify ({phase})"), || {
+            v_found = verify_all(&molt, &src, &dst, &log)?;
+            Ok(())
+        })?;
+        found.push((phase, r_found, v_found));
+        results.push((phase, median(&r), median(&v)));
+    }
+    println!("\nphase        reladiff_s  verify_s   ratio   diffs(reladiff/verify)");
+    for ((phase, r, v), (_, rf, vf)) in results.iter().zip(&found) {
+        println!("{phase:<12} {r:>10.2} {v:>9.2} {:>6.2}x   {rf}/{vf}", r / v);
+    }
+    println!("(ratio = reladiff time / verify time; target >= 3x, every difference found: 10)");
+    let json: Vec<String> = results
+        .iter()
+        .zip(&found)
+        .map(|((p, r, v), (_, rf, vf))| {
+            format!("{{\"phase\":\"{p}\",\"reladiff_s\":{r:.3},\"verify_s\":{v:.3},\"ratio\":{:.3},\"reladiff_diffs\":{rf},\"verify_diffs\":{vf}}}", r / v)
+        })
+        .collect();
+    std::fs::write(bench_dir.join("verify.json"), format!("[{}]\n", json.join(",")))?;
+    Ok(())
+}

@@ -558,17 +558,65 @@ where
     Ok(out)
 }
 
+/// The column types of `table` (`format_type`) and whether all are built-in (OID below
+/// 16384), for the exported columns in order.
+async fn column_types(
+    conn: &mut PgConnection,
+    table: &molt_schema::TableName,
+    columns: &[String],
+) -> Option<(Vec<String>, bool)> {
+    let rows: Vec<(String, String, bool)> = sqlx::query_as(
+        "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.atttypid < 16384 \
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped",
+    )
+    .bind(&table.schema)
+    .bind(&table.table)
+    .fetch_all(&mut *conn)
+    .await
+    .ok()?;
+    let mut types = Vec::with_capacity(columns.len());
+    let mut builtin = true;
+    for c in columns {
+        let (_, ty, b) = rows.iter().find(|(n, _, _)| n == c)?;
+        types.push(ty.clone());
+        builtin &= *b;
+    }
+    Some((types, builtin))
+}
+
+/// Binary COPY when the target is PostgreSQL and every column has the same built-in type on
+/// both sides (less parsing and printing on both servers); text otherwise.
+async fn direct_format(ctx: &Ctx, job: &TableJob, columns: &[String]) -> CopyFormat {
+    if ctx.target_dialect != TargetDialect::Postgres {
+        return CopyFormat::Text;
+    }
+    let Ok(mut src) = PgConnection::connect_with(&ctx.source_opts).await else {
+        return CopyFormat::Text;
+    };
+    let source = column_types(&mut src, &job.table.name, columns).await;
+    let _ = src.close().await;
+    let Ok(mut dst) = ctx.target_pool.acquire().await else { return CopyFormat::Text };
+    let target = column_types(&mut dst, &job.mapped.name, columns).await;
+    match (source, target) {
+        (Some((s, true)), Some((t, true))) if s == t => CopyFormat::Binary,
+        _ => CopyFormat::Text,
+    }
+}
+
 async fn direct_copy(
     ctx: &Ctx,
     job: &TableJob,
     columns: &[String],
     progress: &Progress,
 ) -> anyhow::Result<u64> {
-    let in_sql = copy_in_sql(&job.mapped.name, columns, CopyFormat::Text);
+    let format = direct_format(ctx, job, columns).await;
+    debug!(table = %job.table.name, format = ?format, "direct copy format");
+    let in_sql = copy_in_sql(&job.mapped.name, columns, format);
     let rows = for_each_shard(ctx, job, |shard, mut src| {
         let in_sql = in_sql.clone();
         async move {
-            let out_sql = copy_out_sql(&job.table, columns, &shard, CopyFormat::Text);
+            let out_sql = copy_out_sql(&job.table, columns, &shard, format);
             let mut dst = ctx.target_pool.acquire().await.context("taking a target connection")?;
             let mut stream =
                 src.copy_out_raw(&out_sql).await.with_context(|| format!("starting {out_sql}"))?;
@@ -616,6 +664,9 @@ async fn direct_copy(
                     job.mapped.name, shard.index, shard.count
                 )
             })?;
+            // Binary COPY frames rows with a header and a trailer whose messages need not
+            // be rows of their own: the target's count is the row count there.
+            let rows = if format == CopyFormat::Binary { written } else { rows };
             if written != rows {
                 bail!(
                     "shard {}/{} of {}: read {rows} rows but the target stored {written}",

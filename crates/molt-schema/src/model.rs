@@ -55,6 +55,9 @@ pub enum CopyFormat {
     /// CSV: NULL is an empty unquoted field, the empty string is `""` (what `IMPORT INTO …
     /// CSV` with `nullif = ''` and `COPY … WITH (FORMAT csv)` read).
     Csv,
+    /// PostgreSQL's binary format: only between servers whose column types are the same
+    /// built-in types (binary array values embed element type OIDs).
+    Binary,
 }
 
 impl CopyFormat {
@@ -63,6 +66,7 @@ impl CopyFormat {
         match self {
             CopyFormat::Text => "",
             CopyFormat::Csv => " WITH (FORMAT csv)",
+            CopyFormat::Binary => " WITH (FORMAT binary)",
         }
     }
 }

@@ -8,6 +8,7 @@
 
 mod catalog;
 mod connect;
+pub mod decode;
 pub mod export;
 pub mod snapshot;
 

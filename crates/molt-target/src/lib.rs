@@ -4,6 +4,7 @@
 //!
 //! Start from [`handling::prepare_table`], [`copy_in_sql`] and [`import::ImportStatement`].
 
+pub mod apply;
 pub mod handling;
 pub mod import;
 

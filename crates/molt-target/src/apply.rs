@@ -1,0 +1,162 @@
+//! Applying replicated changes: one statement per run of same-table, same-kind changes, rows
+//! passed as text arrays and cast to the target's column types by the server.
+//!
+//! | dialect | upsert | delete |
+//! |---|---|---|
+//! | CockroachDB | `UPSERT INTO t (cols) SELECT … FROM unnest($1::STRING[], …)` | `DELETE FROM t USING unnest(…) AS u WHERE t.k = u.k::T` |
+//! | PostgreSQL | `INSERT INTO t (cols) SELECT … FROM unnest($1::text[], …) ON CONFLICT (pk) DO UPDATE SET …` | the same `DELETE … USING` |
+//!
+//! A run never holds the same key twice ([`collapse`] keeps the last image), because
+//! `ON CONFLICT DO UPDATE` refuses to touch a row twice in one statement.
+
+use std::collections::HashMap;
+
+use molt_schema::{TableName, TargetDialect, quote_ident};
+
+/// A target table as apply needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyTable {
+    /// Name on the target.
+    pub name: TableName,
+    /// Columns and their types as the target spells them (`format_type`).
+    pub columns: Vec<(String, String)>,
+    /// Primary-key column names.
+    pub primary_key: Vec<String>,
+}
+
+impl ApplyTable {
+    /// Index of a column.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|(c, _)| c == name)
+    }
+}
+
+fn array_type(dialect: TargetDialect) -> &'static str {
+    match dialect {
+        TargetDialect::Cockroach => "STRING[]",
+        TargetDialect::Postgres => "text[]",
+    }
+}
+
+fn unnest(cols: &[&(String, String)], dialect: TargetDialect) -> String {
+    let params: Vec<String> =
+        (1..=cols.len()).map(|i| format!("${i}::{}", array_type(dialect))).collect();
+    let names: Vec<String> = cols.iter().map(|(c, _)| quote_ident(c)).collect();
+    format!("unnest({}) AS u({})", params.join(", "), names.join(", "))
+}
+
+/// The upsert of rows carrying the columns at `present` (indices into `t.columns`).
+pub fn upsert_sql(t: &ApplyTable, present: &[usize], dialect: TargetDialect) -> String {
+    let cols: Vec<&(String, String)> = present.iter().filter_map(|&i| t.columns.get(i)).collect();
+    let names: Vec<String> = cols.iter().map(|(c, _)| quote_ident(c)).collect();
+    let casts: Vec<String> =
+        cols.iter().map(|(c, ty)| format!("u.{}::{ty}", quote_ident(c))).collect();
+    let select = format!("SELECT {} FROM {}", casts.join(", "), unnest(&cols, dialect));
+    match dialect {
+        TargetDialect::Cockroach => {
+            format!("UPSERT INTO {} ({}) {select}", t.name.quoted(), names.join(", "))
+        }
+        TargetDialect::Postgres => {
+            let pk: Vec<String> = t.primary_key.iter().map(|k| quote_ident(k)).collect();
+            let sets: Vec<String> = cols
+                .iter()
+                .filter(|(c, _)| !t.primary_key.contains(c))
+                .map(|(c, _)| format!("{q} = excluded.{q}", q = quote_ident(c)))
+                .collect();
+            let action = if sets.is_empty() {
+                "NOTHING".to_owned()
+            } else {
+                format!("UPDATE SET {}", sets.join(", "))
+            };
+            format!(
+                "INSERT INTO {} ({}) {select} ON CONFLICT ({}) DO {action}",
+                t.name.quoted(),
+                names.join(", "),
+                pk.join(", ")
+            )
+        }
+    }
+}
+
+/// The delete of rows by primary key (one text array per key column).
+pub fn delete_sql(t: &ApplyTable, dialect: TargetDialect) -> String {
+    let keys: Vec<&(String, String)> =
+        t.primary_key.iter().filter_map(|k| t.position(k).map(|i| &t.columns[i])).collect();
+    let conds: Vec<String> =
+        keys.iter().map(|(c, ty)| format!("t.{q} = u.{q}::{ty}", q = quote_ident(c))).collect();
+    format!(
+        "DELETE FROM {} AS t USING {} WHERE {}",
+        t.name.quoted(),
+        unnest(&keys, dialect),
+        conds.join(" AND ")
+    )
+}
+
+/// Keeps, for every key, only the last of `rows` (in order of last appearance), so that one
+/// statement never touches a row twice.
+pub fn collapse<R>(rows: Vec<R>, key: impl Fn(&R) -> Vec<Option<String>>) -> Vec<R> {
+    let mut last: HashMap<Vec<Option<String>>, usize> = HashMap::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        last.insert(key(r), i);
+    }
+    if last.len() == rows.len() {
+        return rows;
+    }
+    rows.into_iter()
+        .enumerate()
+        .filter(|(i, r)| last.get(&key(r)) == Some(i))
+        .map(|(_, r)| r)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> ApplyTable {
+        ApplyTable {
+            name: TableName::new("public", "orders"),
+            columns: vec![
+                ("id".into(), "bigint".into()),
+                ("note".into(), "text".into()),
+                ("total".into(), "numeric(20,6)".into()),
+            ],
+            primary_key: vec!["id".into()],
+        }
+    }
+
+    #[test]
+    fn upserts_per_dialect() {
+        let t = table();
+        assert_eq!(
+            upsert_sql(&t, &[0, 1, 2], TargetDialect::Postgres),
+            "INSERT INTO \"public\".\"orders\" (\"id\", \"note\", \"total\") SELECT u.\"id\"::bigint, u.\"note\"::text, u.\"total\"::numeric(20,6) FROM unnest($1::text[], $2::text[], $3::text[]) AS u(\"id\", \"note\", \"total\") ON CONFLICT (\"id\") DO UPDATE SET \"note\" = excluded.\"note\", \"total\" = excluded.\"total\""
+        );
+        assert_eq!(
+            upsert_sql(&t, &[0, 2], TargetDialect::Cockroach),
+            "UPSERT INTO \"public\".\"orders\" (\"id\", \"total\") SELECT u.\"id\"::bigint, u.\"total\"::numeric(20,6) FROM unnest($1::STRING[], $2::STRING[]) AS u(\"id\", \"total\")"
+        );
+        assert!(upsert_sql(&t, &[0], TargetDialect::Postgres).ends_with("DO NOTHING"));
+    }
+
+    #[test]
+    fn deletes_by_key() {
+        let mut t = table();
+        assert_eq!(
+            delete_sql(&t, TargetDialect::Postgres),
+            "DELETE FROM \"public\".\"orders\" AS t USING unnest($1::text[]) AS u(\"id\") WHERE t.\"id\" = u.\"id\"::bigint"
+        );
+        t.primary_key = vec!["id".into(), "note".into()];
+        assert_eq!(
+            delete_sql(&t, TargetDialect::Cockroach),
+            "DELETE FROM \"public\".\"orders\" AS t USING unnest($1::STRING[], $2::STRING[]) AS u(\"id\", \"note\") WHERE t.\"id\" = u.\"id\"::bigint AND t.\"note\" = u.\"note\"::text"
+        );
+    }
+
+    #[test]
+    fn collapse_keeps_the_last_image_per_key() {
+        let rows = vec![(1, "a"), (2, "b"), (1, "c"), (3, "d"), (2, "e")];
+        let out = collapse(rows, |r| vec![Some(r.0.to_string())]);
+        assert_eq!(out, vec![(1, "c"), (3, "d"), (2, "e")]);
+    }
+}
