@@ -1,8 +1,10 @@
 //! `replicator`: continuous replication into the target.
 //!
 //! The command line follows MOLT's replicator (camelCase flags, spec §6.2) so that commands
-//! copied from its documentation parse. This build validates the flags (URLs, cursors,
-//! durations) and stops: the replication engine lands with issue 6.
+//! copied from its documentation parse. `pglogical` runs the engine of [`pglogical`];
+//! `mylogical` and `oraclelogminer` validate their flags and stop (not built yet).
+
+pub mod pglogical;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -189,17 +191,94 @@ pub fn main_with(args: ReplicatorArgs) -> ExitCode {
         eprintln!("Error: {e}");
         return ExitCode::from(2);
     }
-    molt_cli::finish(run(&args))
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: starting the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    molt_cli::finish(runtime.block_on(run(&args)))
 }
 
-/// Validates the flags of a subcommand.
+/// `:30005` (all interfaces) or `host:port` as a socket address.
+fn metrics_addr(text: &str) -> anyhow::Result<std::net::SocketAddr> {
+    let full = if text.starts_with(':') { format!("0.0.0.0{text}") } else { text.to_owned() };
+    full.parse().with_context(|| format!("--metricsAddr {text:?} is not :port or host:port"))
+}
+
+/// The checked configuration of `replicator pglogical`.
 ///
 /// # Errors
-/// Bad URLs, cursors or schema names, with the fix; then the missing engine.
-pub fn run(args: &ReplicatorArgs) -> anyhow::Result<()> {
+/// Bad URLs or schema names, with the fix.
+pub fn pglogical_config(a: &PglogicalArgs) -> anyhow::Result<pglogical::PglogicalConfig> {
+    let c = &a.common;
+    let source = ConnUrl::parse(&c.source_conn).context("--sourceConn")?;
+    let target = ConnUrl::parse(&c.target_conn).context("--targetConn")?;
+    let Some((_, schema)) = c.target_schema.split_once('.') else {
+        anyhow::bail!(
+            "--targetSchema {:?} must be database.schema (for example defaultdb.public)",
+            c.target_schema
+        );
+    };
+    Ok(pglogical::PglogicalConfig {
+        staging_schema: pglogical::staging_schema_name(&c.staging_schema, target.database()),
+        source,
+        target,
+        target_schema: schema.to_owned(),
+        slot: a.slot_name.clone(),
+        publication: a.publication_name.clone().unwrap_or_else(|| "molt_fetch".into()),
+        staging_create: c.staging_create_schema,
+        flush_size: c.flush_size.max(1) as usize,
+        flush_period: c.flush_period,
+        standby_timeout: a.standby_timeout,
+        max_retries: c.max_retries,
+        retry_initial_backoff: c.retry_initial_backoff,
+        retry_max_backoff: c.retry_max_backoff,
+    })
+}
+
+/// Stops on SIGTERM or SIGINT: flips the watch so the engine drains and returns.
+fn stop_on_signals() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) =
+            (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+        else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+/// Runs a subcommand.
+///
+/// # Errors
+/// Bad URLs, cursors or schema names, with the fix; replication failures.
+pub async fn run(args: &ReplicatorArgs) -> anyhow::Result<()> {
     let (common, name) = match &args.command {
         Command::Version => return Ok(()),
-        Command::Pglogical(a) => (&a.common, "pglogical"),
+        Command::Pglogical(a) => {
+            let cfg = pglogical_config(a)?;
+            let _metrics = match &a.common.metrics_addr {
+                Some(addr) => {
+                    let addr = metrics_addr(addr)?;
+                    let handle = molt_metrics::install()?;
+                    let server =
+                        molt_metrics::serve(addr, molt_metrics::Routes::REPLICATOR, handle).await?;
+                    tracing::info!(address = %server.addr, "Server listening");
+                    Some(server)
+                }
+                None => None,
+            };
+            return pglogical::run(cfg, stop_on_signals()).await;
+        }
         Command::Mylogical(a) => {
             if let Some(set) = &a.default_gtid_set {
                 let valid =
@@ -283,7 +362,8 @@ mod tests {
             "nonsense",
         ])
         .unwrap();
-        let err = run(&a).unwrap_err();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let err = rt.block_on(run(&a)).unwrap_err();
         assert!(err.to_string().contains("--defaultGTIDSet"), "{err}");
     }
 }

@@ -1,0 +1,690 @@
+//! `replicator pglogical`: pgoutput changes from a slot, applied to the target transaction by
+//! transaction, with the checkpoint written in the same target transaction.
+//!
+//! ```text
+//!  walsender ──XLogData──▶ decode ──▶ changes of one source txn ──▶ open target txn
+//!                                                  (runs of same-table, same-kind rows)
+//!  source COMMIT end_lsn ─▶ (batch full, flush period over, or stream paused)
+//!     UPDATE staging memo SET lsn = end_lsn  ─┐ one target transaction
+//!     COMMIT                                 ─┘
+//!     ack end_lsn to the slot (standby status)
+//! ```
+//!
+//! Exactly once: the checkpoint commits atomically with the rows it covers, and the slot is
+//! acknowledged only afterwards. After a crash the slot resends from its confirmed position
+//! (never later than the checkpoint) and transactions whose commit LSN is below the checkpoint
+//! are skipped. Source transactions are applied whole and in commit order; several may share a
+//! target transaction (group commit), never part of one.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use molt_cursor::PgLsn;
+use molt_schema::{TableName, TargetDialect, quote_ident};
+use molt_source_pg::decode::{self, Datum, Message, Relation};
+use molt_target::apply::{ApplyTable, collapse, delete_sql, upsert_sql};
+use pgwire_replication::{Lsn, ReplicationClient, ReplicationEvent};
+use sqlx::postgres::PgPool;
+use sqlx::{Postgres, Transaction};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+/// What `replicator pglogical` needs, checked.
+#[derive(Debug, Clone)]
+pub struct PglogicalConfig {
+    /// Source URL.
+    pub source: molt_url::ConnUrl,
+    /// Target URL.
+    pub target: molt_url::ConnUrl,
+    /// Schema on the target that replicated tables live in.
+    pub target_schema: String,
+    /// Slot to consume.
+    pub slot: String,
+    /// Publication to consume.
+    pub publication: String,
+    /// Schema (in the target database) of the staging tables.
+    pub staging_schema: String,
+    /// Create the staging schema when missing.
+    pub staging_create: bool,
+    /// Rows per target transaction before it commits.
+    pub flush_size: usize,
+    /// Longest a target transaction stays open while changes keep coming.
+    pub flush_period: Duration,
+    /// How often progress is reported to the source.
+    pub standby_timeout: Duration,
+    /// Restarts of the session after transient failures.
+    pub max_retries: u32,
+    /// First back-off between restarts.
+    pub retry_initial_backoff: Duration,
+    /// Longest back-off.
+    pub retry_max_backoff: Duration,
+}
+
+/// The staging table of saved positions.
+fn memo_table(cfg: &PglogicalConfig) -> String {
+    format!("{}.\"memo\"", quote_ident(&cfg.staging_schema))
+}
+
+fn memo_key(cfg: &PglogicalConfig) -> String {
+    format!("pglogical-wal-offset-{}", cfg.slot)
+}
+
+/// `--stagingSchema` as a schema of the target database: `_replicator.public` → `_replicator`,
+/// `defaultdb._replicator` (target database `defaultdb`) → `_replicator`.
+pub fn staging_schema_name(staging: &str, target_db: &str) -> String {
+    match staging.split_once('.') {
+        Some((a, "public")) => a.to_owned(),
+        Some((a, b)) if a == target_db => b.to_owned(),
+        Some((a, b)) => format!("{a}_{b}"),
+        None => staging.to_owned(),
+    }
+}
+
+/// Creates (if asked) and reads the staging schema; returns the saved LSN.
+async fn prepare_staging(pool: &PgPool, cfg: &PglogicalConfig) -> anyhow::Result<Option<PgLsn>> {
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+            .bind(&cfg.staging_schema)
+            .fetch_one(pool)
+            .await
+            .context("looking up the staging schema")?;
+    if !exists && !cfg.staging_create {
+        bail!(
+            "staging schema {:?} does not exist on the target: pass --stagingCreateSchema to create it",
+            cfg.staging_schema
+        );
+    }
+    let ddl = format!(
+        "CREATE SCHEMA IF NOT EXISTS {s}; CREATE TABLE IF NOT EXISTS {m} (key text PRIMARY KEY, value bytea NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())",
+        s = quote_ident(&cfg.staging_schema),
+        m = memo_table(cfg)
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
+        .execute(pool)
+        .await
+        .context("creating the staging tables")?;
+    let saved: Option<Vec<u8>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT value FROM {} WHERE key = $1",
+        memo_table(cfg)
+    )))
+    .bind(memo_key(cfg))
+    .fetch_optional(pool)
+    .await
+    .context("reading the saved position")?;
+    match saved {
+        None => Ok(None),
+        Some(bytes) => {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            Ok(Some(text.parse().with_context(|| format!("the staging memo holds {text:?}, not an LSN; delete the row to start from the slot"))?))
+        }
+    }
+}
+
+async fn check_source(pool: &PgPool, cfg: &PglogicalConfig) -> anyhow::Result<()> {
+    let slot: Option<(Option<String>, bool)> = sqlx::query_as(
+        "SELECT plugin::text, active FROM pg_replication_slots WHERE slot_name = $1",
+    )
+    .bind(&cfg.slot)
+    .fetch_optional(pool)
+    .await
+    .context("looking up the replication slot")?;
+    match slot {
+        None => bail!(
+            "replication slot {:?} does not exist: run fetch with --pglogical-replication-slot-name {0} (or SELECT pg_create_logical_replication_slot('{0}', 'pgoutput'); in the source database)",
+            cfg.slot
+        ),
+        Some((plugin, _)) if plugin.as_deref() != Some("pgoutput") => {
+            bail!(
+                "replication slot {:?} uses plugin {plugin:?}; replicator needs a pgoutput slot",
+                cfg.slot
+            )
+        }
+        Some((_, true)) => bail!(
+            "replication slot {:?} is in use by another consumer; stop it first (one replicator per slot)",
+            cfg.slot
+        ),
+        Some(_) => {}
+    }
+    let has_pub: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)")
+            .bind(&cfg.publication)
+            .fetch_one(pool)
+            .await
+            .context("looking up the publication")?;
+    if !has_pub {
+        bail!(
+            "publication {:?} does not exist: run CREATE PUBLICATION {0} FOR ALL TABLES; in the source database (fetch creates molt_fetch)",
+            cfg.publication
+        );
+    }
+    Ok(())
+}
+
+/// Reads a target table's columns and key for apply.
+async fn load_apply_table(pool: &PgPool, name: &TableName) -> anyhow::Result<Option<ApplyTable>> {
+    let cols: Vec<(String, String, bool)> = sqlx::query_as(
+        "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), \
+                COALESCE(a.attnum = ANY(i.indkey), false) \
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+         LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary \
+         WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' \
+         ORDER BY a.attnum",
+    )
+    .bind(&name.schema)
+    .bind(&name.table)
+    .fetch_all(pool)
+    .await
+    .with_context(|| format!("reading the columns of {name} on the target"))?;
+    if cols.is_empty() {
+        return Ok(None);
+    }
+    let primary_key = cols.iter().filter(|c| c.2).map(|c| c.0.clone()).collect();
+    Ok(Some(ApplyTable {
+        name: name.clone(),
+        columns: cols.into_iter().map(|(n, t, _)| (n, t)).collect(),
+        primary_key,
+    }))
+}
+
+/// A source relation bound to its target table.
+struct Bound {
+    target: ApplyTable,
+    /// For each relation column, its index in the target's columns (None: not on the target).
+    map: Vec<Option<usize>>,
+    /// Target indices of the key columns, in key order.
+    key: Vec<usize>,
+}
+
+enum Change {
+    Upsert { rel: u32, row: Vec<Option<String>>, present: Vec<usize> },
+    Delete { rel: u32, key: Vec<Option<String>> },
+    Truncate { rels: Vec<u32> },
+}
+
+/// Counters of one target transaction, for the log line and metrics.
+#[derive(Default)]
+struct Applied {
+    per_table: HashMap<String, (u64, u64)>,
+    rows: usize,
+}
+
+struct Session<'a> {
+    cfg: &'a PglogicalConfig,
+    dialect: TargetDialect,
+    target: PgPool,
+    relations: HashMap<u32, Bound>,
+    pending: Vec<Change>,
+    tx: Option<Transaction<'static, Postgres>>,
+    tx_started: Instant,
+    applied: Applied,
+    checkpoint: Option<PgLsn>,
+    in_txn: bool,
+    skip_txn: bool,
+    last_commit_end: Option<PgLsn>,
+    last_commit_time: i64,
+}
+
+/// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+impl Session<'_> {
+    async fn bind(&mut self, rel: Relation) -> anyhow::Result<()> {
+        let name = TableName::new(self.cfg.target_schema.clone(), rel.name.clone());
+        let Some(target) = load_apply_table(&self.target, &name).await? else {
+            bail!(
+                "table {name} does not exist on the target: create it (fetch --table-handling drop-on-target-and-recreate) before replicating {}.{}",
+                rel.namespace,
+                rel.name
+            );
+        };
+        if target.primary_key.is_empty() {
+            bail!(
+                "table {name} has no primary key on the target; replicated rows are matched by key: add a primary key on source and target"
+            );
+        }
+        let map: Vec<Option<usize>> =
+            rel.columns.iter().map(|c| target.position(&c.name)).collect();
+        for (c, m) in rel.columns.iter().zip(&map) {
+            if m.is_none() {
+                warn!(
+                    "schema drift detected in {}: unexpected columns: {} (its values are not applied)",
+                    target.name, c.name
+                );
+            }
+        }
+        let key: Vec<usize> =
+            target.primary_key.iter().filter_map(|k| target.position(k)).collect();
+        debug!(relation = rel.id, target = %name, "bound relation");
+        self.relations.insert(rel.id, Bound { target, map, key });
+        Ok(())
+    }
+
+    fn change(&mut self, msg: Message) -> anyhow::Result<()> {
+        let bound = |rel: u32| -> anyhow::Result<&Bound> {
+            self.relations
+                .get(&rel)
+                .with_context(|| format!("change for relation {rel} before its relation message"))
+        };
+        let to_row = |b: &Bound, tuple: &[Datum]| -> (Vec<Option<String>>, Vec<usize>) {
+            let mut row = vec![None; b.target.columns.len()];
+            let mut present = Vec::new();
+            for (d, m) in tuple.iter().zip(&b.map) {
+                let Some(i) = *m else { continue };
+                match d {
+                    Datum::Unchanged => continue,
+                    Datum::Null => row[i] = None,
+                    Datum::Text(t) => row[i] = Some(t.clone()),
+                }
+                present.push(i);
+            }
+            present.sort_unstable();
+            (row, present)
+        };
+        match msg {
+            Message::Insert { relation, new } => {
+                let b = bound(relation)?;
+                let (row, present) = to_row(b, &new);
+                self.pending.push(Change::Upsert { rel: relation, row, present });
+            }
+            Message::Update { relation, old, new } => {
+                let b = bound(relation)?;
+                let (row, present) = to_row(b, &new);
+                if let Some(old) = old {
+                    let (old_row, _) = to_row(b, &old);
+                    let old_key: Vec<Option<String>> =
+                        b.key.iter().map(|&i| old_row[i].clone()).collect();
+                    let new_key: Vec<Option<String>> =
+                        b.key.iter().map(|&i| row[i].clone()).collect();
+                    if old_key != new_key {
+                        // The key changed: remove the row under its old key.
+                        self.pending.push(Change::Delete { rel: relation, key: old_key });
+                    }
+                }
+                self.pending.push(Change::Upsert { rel: relation, row, present });
+            }
+            Message::Delete { relation, old } => {
+                let b = bound(relation)?;
+                let (old_row, _) = to_row(b, &old);
+                let key = b.key.iter().map(|&i| old_row[i].clone()).collect();
+                self.pending.push(Change::Delete { rel: relation, key });
+            }
+            Message::Truncate { relations, .. } => {
+                self.pending.push(Change::Truncate { rels: relations })
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn tx(&mut self) -> anyhow::Result<&mut Transaction<'static, Postgres>> {
+        if self.tx.is_none() {
+            self.tx = Some(self.target.begin().await.context("opening a target transaction")?);
+            self.tx_started = Instant::now();
+        }
+        self.tx.as_mut().context("target transaction")
+    }
+
+    /// Writes the pending changes into the open target transaction, one statement per run.
+    async fn flush_pending(&mut self) -> anyhow::Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        let mut i = 0;
+        while i < pending.len() {
+            // A run: consecutive changes of one relation and kind (and column set).
+            let mut j = i + 1;
+            while j < pending.len() && same_run(&pending[i], &pending[j]) {
+                j += 1;
+            }
+            self.apply_run(&pending[i..j]).await?;
+            i = j;
+        }
+        Ok(())
+    }
+
+    async fn apply_run(&mut self, run: &[Change]) -> anyhow::Result<()> {
+        let dialect = self.dialect;
+        match &run[0] {
+            Change::Truncate { rels } => {
+                let names: Vec<String> = rels
+                    .iter()
+                    .filter_map(|r| self.relations.get(r))
+                    .map(|b| b.target.name.quoted())
+                    .collect();
+                if !names.is_empty() {
+                    let sql = format!("TRUNCATE TABLE {}", names.join(", "));
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut **self.tx().await?)
+                        .await
+                        .context("applying TRUNCATE")?;
+                }
+            }
+            Change::Upsert { rel, present, .. } => {
+                let b = self.relations.get(rel).context("relation")?;
+                let key = b.key.clone();
+                let rows: Vec<&Vec<Option<String>>> = run
+                    .iter()
+                    .filter_map(
+                        |c| if let Change::Upsert { row, .. } = c { Some(row) } else { None },
+                    )
+                    .collect();
+                let rows = collapse(rows, |r| key.iter().map(|&k| r[k].clone()).collect());
+                let sql = upsert_sql(&b.target, present, dialect);
+                let table = b.target.name.clone();
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for &col in present {
+                    let values: Vec<Option<String>> = rows.iter().map(|r| r[col].clone()).collect();
+                    q = q.bind(values);
+                }
+                q.execute(&mut **self.tx().await?)
+                    .await
+                    .with_context(|| format!("upserting into {table}"))?;
+                let e = self.applied.per_table.entry(table.to_string()).or_default();
+                e.0 += rows.len() as u64;
+                self.applied.rows += rows.len();
+            }
+            Change::Delete { rel, .. } => {
+                let b = self.relations.get(rel).context("relation")?;
+                let keys: Vec<&Vec<Option<String>>> = run
+                    .iter()
+                    .filter_map(
+                        |c| if let Change::Delete { key, .. } = c { Some(key) } else { None },
+                    )
+                    .collect();
+                let keys = collapse(keys, |k| (*k).clone());
+                let sql = delete_sql(&b.target, dialect);
+                let table = b.target.name.clone();
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for k in 0..b.key.len() {
+                    let values: Vec<Option<String>> =
+                        keys.iter().map(|key| key[k].clone()).collect();
+                    q = q.bind(values);
+                }
+                q.execute(&mut **self.tx().await?)
+                    .await
+                    .with_context(|| format!("deleting from {table}"))?;
+                let e = self.applied.per_table.entry(table.to_string()).or_default();
+                e.1 += keys.len() as u64;
+                self.applied.rows += keys.len();
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the checkpoint and commits the target transaction; returns the LSN to ack.
+    async fn commit(&mut self) -> anyhow::Result<Option<PgLsn>> {
+        let Some(end) = self.last_commit_end else { return Ok(None) };
+        if self.checkpoint.is_some_and(|c| c >= end) {
+            return Ok(None);
+        }
+        let started = self.tx_started;
+        let memo = memo_table(self.cfg);
+        let key = memo_key(self.cfg);
+        let sql = format!(
+            "INSERT INTO {memo} (key, value, updated_at) VALUES ($1, $2, now()) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(key)
+            .bind(end.to_string().into_bytes())
+            .execute(&mut **self.tx().await?)
+            .await
+            .context("writing the checkpoint")?;
+        let tx = self.tx.take().context("target transaction")?;
+        tx.commit().await.context("committing on the target")?;
+        let took = started.elapsed();
+        for (table, (ups, dels)) in std::mem::take(&mut self.applied.per_table) {
+            let (schema, name) = table.split_once('.').unwrap_or(("", &table));
+            let target = format!("\"{}\".\"{schema}\".\"{name}\"", self.cfg.target.database());
+            if ups > 0 {
+                metrics::counter!(molt_metrics::replicator::APPLY_UPSERTS_TOTAL, "schema" => schema.to_owned(), "table" => name.to_owned()).increment(ups);
+                info!(conflicts = 0u64, duration = ?took, proposed = ups, target = %target, upserted = ups, "upserted rows");
+            }
+            if dels > 0 {
+                metrics::counter!(molt_metrics::replicator::APPLY_DELETES_TOTAL, "schema" => schema.to_owned(), "table" => name.to_owned()).increment(dels);
+                info!(conflicts = 0u64, duration = ?took, proposed = dels, target = %target, deleted = dels, "deleted rows");
+            }
+        }
+        self.applied.rows = 0;
+        let now_micros = chrono_now_micros();
+        let lag = (now_micros - (self.last_commit_time + PG_EPOCH_MICROS)).max(0) as f64 / 1e6;
+        metrics::gauge!(molt_metrics::replicator::SOURCE_COMMIT_TO_APPLY_LAG_SECONDS).set(lag);
+        metrics::gauge!(molt_metrics::replicator::CORE_SOURCE_LAG_SECONDS).set(lag);
+        metrics::counter!(molt_metrics::replicator::CORE_FLUSH_COUNT).increment(1);
+        self.checkpoint = Some(end);
+        Ok(Some(end))
+    }
+}
+
+fn chrono_now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+fn same_run(a: &Change, b: &Change) -> bool {
+    match (a, b) {
+        (
+            Change::Upsert { rel: r1, present: p1, .. },
+            Change::Upsert { rel: r2, present: p2, .. },
+        ) => r1 == r2 && p1 == p2,
+        (Change::Delete { rel: r1, .. }, Change::Delete { rel: r2, .. }) => r1 == r2,
+        _ => false,
+    }
+}
+
+/// Why a session ended.
+enum Ended {
+    /// Asked to stop and drained.
+    Shutdown,
+}
+
+/// Runs replication until `stop` turns true (then drains the transaction in flight and
+/// returns). Transient failures restart the session from the checkpoint with back-off.
+///
+/// # Errors
+/// Configuration problems (missing slot, publication, staging schema, target tables), or
+/// failures that persist past `--maxRetries`.
+pub async fn run(cfg: PglogicalConfig, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    info!("Replicator starting");
+    let target = molt_source_pg::connect(&cfg.target, 4).await.context("--targetConn")?;
+    let version: String = sqlx::query_scalar("SELECT version()").fetch_one(&target).await?;
+    let dialect = if version.contains("CockroachDB") {
+        TargetDialect::Cockroach
+    } else {
+        TargetDialect::Postgres
+    };
+    let source = molt_source_pg::connect(&cfg.source, 1).await.context("--sourceConn")?;
+    let mut backoff = cfg.retry_initial_backoff;
+    let mut failures = 0u32;
+    loop {
+        check_source(&source, &cfg).await?;
+        let checkpoint = prepare_staging(&target, &cfg).await?;
+        match session(&cfg, dialect, target.clone(), checkpoint, stop.clone()).await {
+            Ok(Ended::Shutdown) => break,
+            Err(e) if failures < cfg.max_retries && is_transient(&e) => {
+                failures += 1;
+                warn!(error = %molt_cli::error_chain(&e), attempt = failures, "warning during tryCommit: restarting from the checkpoint");
+                metrics::counter!(molt_metrics::replicator::APPLY_ERRORS_TOTAL).increment(1);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(cfg.retry_max_backoff);
+            }
+            Err(e) if failures >= cfg.max_retries && is_transient(&e) => {
+                return Err(
+                    e.context(format!("maximum number of retries ({}) exceeded", cfg.max_retries))
+                );
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    info!("Server shutdown complete");
+    Ok(())
+}
+
+fn is_transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        if let Some(sqlx_err) = c.downcast_ref::<sqlx::Error>() {
+            return match sqlx_err {
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Protocol(_) => true,
+                sqlx::Error::Database(db) => {
+                    matches!(
+                        db.code().as_deref(),
+                        Some(
+                            "40001"
+                                | "40P01"
+                                | "57P01"
+                                | "57P02"
+                                | "57P03"
+                                | "08006"
+                                | "08003"
+                                | "53300"
+                        )
+                    )
+                }
+                _ => false,
+            };
+        }
+        c.downcast_ref::<pgwire_replication::PgWireError>().is_some_and(|p| !p.is_server())
+    })
+}
+
+async fn session(
+    cfg: &PglogicalConfig,
+    dialect: TargetDialect,
+    target: PgPool,
+    checkpoint: Option<PgLsn>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<Ended> {
+    let start = checkpoint.map_or(Lsn::ZERO, |c| Lsn::from_u64(c.raw()));
+    let rcfg =
+        molt_source_pg::snapshot::replication_config(&cfg.source, &cfg.slot, &cfg.publication)?
+            .with_start_lsn(start)
+            .with_status_interval(cfg.standby_timeout);
+    let mut client = ReplicationClient::connect(rcfg)
+        .await
+        .context("connecting to the source for replication")?;
+    client.wait_started().await.context("starting replication on the slot")?;
+    metrics::counter!(molt_metrics::replicator::PGLOGICAL_DIAL_SUCCESS_TOTAL).increment(1);
+    info!("begin to sync from LSN {} on slot {}", checkpoint.unwrap_or_default(), cfg.slot);
+    let mut s = Session {
+        cfg,
+        dialect,
+        target,
+        relations: HashMap::new(),
+        pending: Vec::new(),
+        tx: None,
+        tx_started: Instant::now(),
+        applied: Applied::default(),
+        checkpoint,
+        in_txn: false,
+        skip_txn: false,
+        last_commit_end: None,
+        last_commit_time: 0,
+    };
+    let mut commit_due: Option<tokio::time::Instant> = None;
+    let mut last_progress_log = Instant::now();
+    let mut stopping = *stop.borrow();
+    loop {
+        if stopping && !s.in_txn {
+            if let Some(lsn) = s.commit().await? {
+                client.update_applied_lsn(Lsn::from_u64(lsn.raw()));
+            }
+            let _ = client.shutdown().await;
+            info!("Interrupted");
+            return Ok(Ended::Shutdown);
+        }
+        let event = tokio::select! {
+            ev = client.recv() => ev.context("reading the replication stream")?,
+            _ = sleep_until(commit_due) => {
+                commit_due = None;
+                if let Some(lsn) = s.commit().await? {
+                    client.update_applied_lsn(Lsn::from_u64(lsn.raw()));
+                    if last_progress_log.elapsed() >= cfg.standby_timeout {
+                        info!("progressed to LSN: {lsn}");
+                        last_progress_log = Instant::now();
+                    }
+                }
+                continue;
+            }
+            changed = stop.changed() => {
+                stopping = changed.is_err() || *stop.borrow();
+                continue;
+            }
+        };
+        let Some(event) = event else { bail!("the source ended the replication stream") };
+        match event {
+            ReplicationEvent::Begin { final_lsn, commit_time_micros, .. } => {
+                s.in_txn = true;
+                // Committed before the checkpoint: already applied.
+                s.skip_txn = s.checkpoint.is_some_and(|c| final_lsn.as_u64() < c.raw());
+                s.last_commit_time = commit_time_micros;
+            }
+            ReplicationEvent::XLogData { data, .. } => {
+                let msg = decode::decode(&data).context("decoding a pgoutput message")?;
+                match msg {
+                    Message::Relation(rel) => s.bind(rel).await?,
+                    Message::Begin { .. } | Message::Commit { .. } => {}
+                    other if !s.skip_txn => {
+                        s.change(other)?;
+                        if s.pending.len() >= cfg.flush_size {
+                            s.flush_pending().await?;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            ReplicationEvent::Commit { end_lsn, commit_time_micros, .. } => {
+                s.in_txn = false;
+                if s.skip_txn {
+                    s.skip_txn = false;
+                    continue;
+                }
+                s.flush_pending().await?;
+                s.last_commit_end = Some(PgLsn::new(end_lsn.as_u64()));
+                s.last_commit_time = commit_time_micros;
+                let full =
+                    s.applied.rows >= cfg.flush_size || s.tx_started.elapsed() >= cfg.flush_period;
+                if full {
+                    commit_due = None;
+                    if let Some(lsn) = s.commit().await? {
+                        client.update_applied_lsn(Lsn::from_u64(lsn.raw()));
+                    }
+                } else if commit_due.is_none() {
+                    // Wait briefly for the next transaction to share this commit.
+                    commit_due = Some(tokio::time::Instant::now() + Duration::from_millis(3));
+                }
+            }
+            ReplicationEvent::KeepAlive { wal_end, .. } => {
+                debug!("primary keepalive received ServerWALEnd={}", PgLsn::new(wal_end.as_u64()));
+                // Idle: nothing open or unapplied, so the slot may move to the server's end
+                // even when the published tables see no writes.
+                if !s.in_txn && s.tx.is_none() && s.pending.is_empty() && commit_due.is_none() {
+                    client.update_applied_lsn(wal_end);
+                }
+            }
+            ReplicationEvent::Message { .. } | ReplicationEvent::StoppedAt { .. } => {}
+        }
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staging_names() {
+        assert_eq!(staging_schema_name("_replicator.public", "defaultdb"), "_replicator");
+        assert_eq!(staging_schema_name("defaultdb._replicator", "defaultdb"), "_replicator");
+        assert_eq!(staging_schema_name("_replicator", "x"), "_replicator");
+        assert_eq!(staging_schema_name("a.b", "x"), "a_b");
+    }
+}
