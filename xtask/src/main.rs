@@ -117,80 +117,18 @@ fn test(rest: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-const DEMO_SCHEMA: &str = r#"
-CREATE TYPE order_status AS ENUM ('new', 'paid', 'shipped');
-CREATE TABLE employees (
-    id int8 PRIMARY KEY, name text NOT NULL, email varchar(120), hired date, salary numeric(12,2),
-    rating float8, active boolean, profile jsonb, tags text[], photo bytea);
-CREATE TABLE orders (
-    id uuid PRIMARY KEY, employee_id int8 REFERENCES employees (id), status order_status NOT NULL,
-    placed_at timestamptz NOT NULL DEFAULT now(), total numeric(20,6), note text);
-INSERT INTO employees
-SELECT g, 'employee ' || g, 'e' || g || '@example.com', date '2020-01-01' + g % 1000, (g * 13.37)::numeric(12,2),
-       CASE WHEN g % 97 = 0 THEN 'NaN'::float8 ELSE g / 7.0 END, g % 2 = 0,
-       jsonb_build_object('level', g % 5), ARRAY['a' || g % 3, 'b'], decode(md5(g::text), 'hex')
-FROM generate_series(1, 10000) g;
-INSERT INTO orders
-SELECT md5(g::text)::uuid, 1 + g % 10000, (ARRAY['new','paid','shipped']::order_status[])[1 + g % 3],
-       now() - g * interval '1 minute', g * 1.000001, CASE WHEN g % 10 = 0 THEN NULL ELSE 'note, "quoted"' END
-FROM generate_series(1, 30000) g;
-"#;
-
-/// Starts the databases, creates a source with data, and runs the migration as far as it is
-/// built today: fetch with a replication slot (printing the cursor replication starts from),
-/// then verify.
+/// Starts the databases and runs a whole delta migration on them (see `molt-demo`).
 fn demo() -> anyhow::Result<()> {
-    use clap::Parser as _;
     let bed = Testbed::up(&testbed_dir())?;
     let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async {
-        let src = bed.fresh_pg_source().await;
-        let dst = bed.fresh_pg_target().await;
-        println!("source: {}", molt_url::ConnUrl::parse(&src.url)?);
-        println!("target: {}", molt_url::ConnUrl::parse(&dst.url)?);
-        let src_pool = molt_source_pg::connect(&molt_url::ConnUrl::parse(&src.url)?, 1).await?;
-        sqlx::raw_sql(DEMO_SCHEMA).execute(&src_pool).await.context("creating the demo source")?;
-        src_pool.close().await;
-        println!("created source tables employees (10,000 rows) and orders (30,000 rows)\n");
-
-        let slot = format!("molt_demo_{}", src.name);
-        println!("==> molt fetch --direct-copy --table-handling drop-on-target-and-recreate --pglogical-replication-slot-name {slot}");
-        let fetch = molt_fetch::FetchArgs::try_parse_from([
-            "fetch", "--source", &src.url, "--target", &dst.url, "--allow-tls-mode-disable",
-            "--direct-copy", "--table-handling", "drop-on-target-and-recreate",
-            "--pglogical-replication-slot-name", &slot,
-            "--pglogical-publication-and-slot-drop-and-recreate", "--metrics-listen-addr", "",
-        ])?;
-        let summary = molt_fetch::run(molt_fetch::Config::from_args(&fetch)?).await?;
-        println!(
-            "loaded {} rows into {} tables; replication starts at cdc_cursor {} on slot {slot}\n",
-            summary.rows.iter().sum::<u64>(),
-            summary.tables.len(),
-            summary.cdc_cursor
-        );
-        println!("==> molt verify");
-        let verify = molt_verify::VerifyArgs::try_parse_from([
-            "verify", "--source", &src.url, "--target", &dst.url, "--allow-tls-mode-disable",
-            "--table-splits", "4",
-        ])?;
-        let report = molt_verify::run_args(verify).await?;
-        let t = report.totals();
-        println!(
-            "verified {} rows: {} equal, {} missing, {} different, {} extra -> {}",
-            t.truth_rows,
-            t.success,
-            t.missing,
-            t.mismatch,
-            t.extraneous,
-            if report.clean() { "CLEAN" } else { "DIFFERENCES" }
-        );
-        // The slot would hold WAL on the source until a replicator consumes it; the demo ends here.
-        let admin = molt_source_pg::connect(&molt_url::ConnUrl::parse(&src.url)?, 1).await?;
-        sqlx::query("SELECT pg_drop_replication_slot($1)").bind(&slot).execute(&admin).await?;
-        println!("\nreplicator pglogical (continuous replication from the cursor) joins this demo when it lands.");
-        if !report.clean() {
-            anyhow::bail!("verify found differences");
-        }
-        anyhow::Ok(())
-    })
+    let report = rt.block_on(molt_demo::delta_migration(&bed, |line| println!("==> {line}")))?;
+    println!(
+        "\ndelta migration complete: {} rows loaded, {} application transactions replicated, {} rows verified identical",
+        report.fetched_rows, report.app_transactions, report.verified_rows
+    );
+    println!(
+        "downtime (writes stopped -> target verified): {:.2} s",
+        report.downtime.as_secs_f64()
+    );
+    Ok(())
 }

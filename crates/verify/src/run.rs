@@ -121,10 +121,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
     let mut report = Report::default();
     let source_names: Vec<_> = plan.mapped.iter().map(|m| m.name.clone()).collect();
     for t in &target_tables {
-        if cfg.filter.matches(&t.name)
-            && !source_names.contains(&t.name)
-            && !t.name.table.starts_with("_molt_")
-        {
+        // fetch's status tables and the replicator's staging schema are ours, not the user's.
+        let internal =
+            t.name.table.starts_with("_molt_") || t.name.schema.starts_with("_replicator");
+        if cfg.filter.matches(&t.name) && !source_names.contains(&t.name) && !internal {
             warn!(table_schema = %t.name.schema, table_name = %t.name.table, "extraneous table detected");
             report.extraneous_tables.push(t.name.to_string());
         }
