@@ -268,7 +268,15 @@ fn ensure_reladiff() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// reladiff spells the scheme `postgresql://` (it exits 0 on `postgres://`, printing nothing).
+fn reladiff_url(url: &str) -> String {
+    let url = url.replacen("postgres://", "postgresql://", 1);
+    url.split('?').next().unwrap_or_default().to_owned()
+}
+
 fn reladiff_all(src: &str, dst: &str) -> anyhow::Result<u64> {
+    let (src, dst) = (reladiff_url(src), reladiff_url(dst));
+    let (src, dst) = (src.as_str(), dst.as_str());
     let mut diffs = 0u64;
     for (table, keys, cols) in RELADIFF_TABLES {
         let mut cmd = Command::new("reladiff");
@@ -284,8 +292,9 @@ fn reladiff_all(src: &str, dst: &str) -> anyhow::Result<u64> {
             bail!("reladiff {table}: {}", String::from_utf8_lossy(&out.stderr));
         }
         let text = String::from_utf8_lossy(&out.stdout);
-        let v: serde_json::Value = serde_json::from_str(text.trim())
-            .with_context(|| format!("reladiff printed {text}"))?;
+        let v: serde_json::Value = serde_json::from_str(text.trim()).with_context(|| {
+            format!("reladiff printed {text:?}; its errors: {}", String::from_utf8_lossy(&out.stderr))
+        })?;
         let n = |k: &str| v.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
         diffs += n("exclusive_A") + n("exclusive_B") + n("updated");
     }
@@ -383,5 +392,169 @@ pub fn verify(root: &Path, bed: &Testbed) -> anyhow::Result<()> {
         })
         .collect();
     std::fs::write(bench_dir.join("verify.json"), format!("[{}]\n", json.join(",")))?;
+    Ok(())
+}
+
+const REPL_DDL: &str = "CREATE TABLE accounts (id int8 PRIMARY KEY, balance int8 NOT NULL, filler text); \
+    CREATE TABLE history (id bigserial PRIMARY KEY, account int8 NOT NULL, delta int8 NOT NULL, created_at timestamptz NOT NULL);";
+const REPL_ROWS: &str = "INSERT INTO accounts SELECT g, 0, repeat('x', 80) FROM generate_series(1, 100000) g;";
+/// Target-side lag probe: the time each history row lands, set by a trigger that fires for
+/// the native apply worker too (ENABLE ALWAYS).
+const LAG_PROBE: &str = "ALTER TABLE history ADD COLUMN applied_at timestamptz; \
+    CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.applied_at := clock_timestamp(); RETURN NEW; END $$; \
+    CREATE TRIGGER stamp BEFORE INSERT ON history FOR EACH ROW EXECUTE FUNCTION stamp(); \
+    ALTER TABLE history ENABLE ALWAYS TRIGGER stamp;";
+/// One pgbench transaction: an update, an insert, a delete (3 row changes at most).
+const PGBENCH_SCRIPT: &str = "\\set aid random(1, 100000)\n\\set delta random(-5000, 5000)\nBEGIN;\n\
+UPDATE accounts SET balance = balance + :delta WHERE id = :aid;\n\
+INSERT INTO history (account, delta, created_at) VALUES (:aid, :delta, clock_timestamp());\n\
+DELETE FROM history WHERE id = (SELECT min(id) FROM history WHERE account = :aid AND id < currval('history_id_seq') - 1000);\n\
+END;\n";
+
+fn pgbench(url: &str, script: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let bin = molt_pg_bin("pgbench");
+    let out = Command::new(&bin).args(["-n", "-M", "prepared", "-f"]).arg(script).args(args).arg(url).output()?;
+    if !out.status.success() {
+        bail!("pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+fn molt_pg_bin(name: &str) -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("bin").join(name))
+        .filter(|p| p.exists())
+        .collect();
+    versions.sort();
+    versions.pop().unwrap_or_else(|| PathBuf::from(name))
+}
+
+fn wait_slot(src: &str, slot: &str, lsn: &str, limit: Duration) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    loop {
+        let done = psql(src, &format!("SELECT confirmed_flush_lsn >= '{lsn}' FROM pg_replication_slots WHERE slot_name = '{slot}'"))?;
+        if done == "t" {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > limit {
+            bail!("slot {slot} did not reach {lsn} within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn end_lsn(src: &str) -> anyhow::Result<String> {
+    psql(src, "BEGIN; SET LOCAL synchronous_commit = on; SELECT txid_current(); COMMIT;")?;
+    psql(src, "SELECT pg_current_wal_lsn()")
+}
+
+fn lag_percentiles(dst: &str, since: &str) -> anyhow::Result<(f64, f64)> {
+    let out = psql(
+        dst,
+        &format!("SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM applied_at - created_at)), \
+                  percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM applied_at - created_at)) \
+                  FROM history WHERE created_at > '{since}' AND applied_at IS NOT NULL"),
+    )?;
+    let mut parts = out.split('|');
+    let p = |s: Option<&str>| s.and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    Ok((p(parts.next()), p(parts.next())))
+}
+
+/// `cargo xtask bench replicator`: the same pgbench-style workload through native logical
+/// replication (publication → subscription) and through `replicator pglogical`, in one run:
+/// backlog drain throughput, then p50/p99 lag at a fixed rate.
+pub fn replicator(root: &Path, bed: &Testbed) -> anyhow::Result<()> {
+    let ok = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args(["build", "--release", "-q", "-p", "molt-replicator"])
+        .status()?
+        .success();
+    if !ok {
+        bail!("cargo build --release -p molt-replicator failed");
+    }
+    let bin = root.join("target/release/replicator");
+    let (src_admin, dst_admin) = (bed.pg_source_url("postgres"), bed.pg_target_url("postgres"));
+    let src = bed.pg_source_url("molt_bench_repl_src");
+    let native = bed.pg_target_url("molt_bench_native");
+    let ours = bed.pg_target_url("molt_bench_ours");
+    // Leftovers of an earlier run: the subscription (and its slot) first.
+    let _ = psql(&native, "ALTER SUBSCRIPTION molt_bench_sub DISABLE; ALTER SUBSCRIPTION molt_bench_sub SET (slot_name = NONE); DROP SUBSCRIPTION molt_bench_sub;");
+    for slot in ["molt_bench_native", "molt_bench_ours"] {
+        let _ = psql(&src_admin, &format!("SELECT pg_drop_replication_slot('{slot}') FROM pg_replication_slots WHERE slot_name = '{slot}'"));
+    }
+    println!("==> preparing source and two targets (100k accounts)");
+    recreate_db(&src_admin, "molt_bench_repl_src")?;
+    recreate_db(&dst_admin, "molt_bench_native")?;
+    recreate_db(&dst_admin, "molt_bench_ours")?;
+    for url in [&src, &native, &ours] {
+        psql(url, REPL_DDL)?;
+        psql(url, REPL_ROWS)?;
+    }
+    psql(&native, LAG_PROBE)?;
+    psql(&ours, LAG_PROBE)?;
+    psql(&src, "CREATE PUBLICATION molt_bench_pub FOR TABLE accounts, history")?;
+    psql(&src, "SELECT pg_create_logical_replication_slot('molt_bench_ours', 'pgoutput')")?;
+    let src_conninfo = format!(
+        "host=127.0.0.1 port={} dbname=molt_bench_repl_src user={} password={}",
+        bed.pg_source.port,
+        molt_testkit::TEST_USER,
+        molt_testkit::TEST_PASSWORD
+    );
+    psql(&native, &format!(
+        "CREATE SUBSCRIPTION molt_bench_sub CONNECTION '{src_conninfo}' PUBLICATION molt_bench_pub \
+         WITH (copy_data = false, enabled = false, slot_name = 'molt_bench_native', create_slot = true)"
+    ))?;
+    let script = std::env::temp_dir().join("molt-bench-pgbench.sql");
+    std::fs::write(&script, PGBENCH_SCRIPT)?;
+    let txns = 40_000u64;
+    println!("==> backlog: {txns} pgbench transactions with both consumers stopped");
+    pgbench(&src, &script, &["-c", "4", "-j", "2", "-t", &(txns / 4).to_string()])?;
+    let changes: u64 = psql(&src, "SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables WHERE relname = 'history'")?.parse::<u64>()?
+        + psql(&src, "SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'accounts'")?.parse::<u64>()?;
+    let end = end_lsn(&src)?;
+    println!("    {changes} row changes, WAL end {end}");
+    psql(&native, "ALTER SUBSCRIPTION molt_bench_sub ENABLE")?;
+    let native_drain = wait_slot(&src, "molt_bench_native", &end, Duration::from_secs(600))?;
+    println!("    native logical replication drained in {:.2}s", native_drain.as_secs_f64());
+    let stage = format!("molt_bench_ours._replicator");
+    let mut child = Command::new(&bin)
+        .args(["pglogical", "--sourceConn", &src, "--targetConn", &ours, "--targetSchema", "molt_bench_ours.public"])
+        .args(["--slotName", "molt_bench_ours", "--publicationName", "molt_bench_pub", "--stagingSchema", &stage])
+        .args(["--stagingCreateSchema", "--flushSize", "10000", "--logDestination"])
+        .arg(root.join("target/bench/replicator.log"))
+        .spawn()?;
+    let ours_drain = wait_slot(&src, "molt_bench_ours", &end, Duration::from_secs(600))?;
+    println!("    replicator pglogical drained in {:.2}s", ours_drain.as_secs_f64());
+    for t in ["accounts", "history"] {
+        let a = psql(&native, &format!("SELECT count(*), sum(hashtext(t::text)) FROM (SELECT id, {} FROM {t}) t", if t == "accounts" { "balance" } else { "account, delta" }))?;
+        let b = psql(&ours, &format!("SELECT count(*), sum(hashtext(t::text)) FROM (SELECT id, {} FROM {t}) t", if t == "accounts" { "balance" } else { "account, delta" }))?;
+        if a != b {
+            bail!("{t} differs between the two targets: native {a}, replicator {b}");
+        }
+    }
+    println!("==> fixed rate: 500 transactions/s for 20 s, both consumers live");
+    let since = psql(&src, "SELECT clock_timestamp()")?;
+    pgbench(&src, &script, &["-c", "4", "-j", "2", "-R", "500", "-T", "20"])?;
+    let end = end_lsn(&src)?;
+    wait_slot(&src, "molt_bench_native", &end, Duration::from_secs(120))?;
+    wait_slot(&src, "molt_bench_ours", &end, Duration::from_secs(120))?;
+    let (np50, np99) = lag_percentiles(&native, &since)?;
+    let (op50, op99) = lag_percentiles(&ours, &since)?;
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    let _ = psql(&native, "ALTER SUBSCRIPTION molt_bench_sub DISABLE; ALTER SUBSCRIPTION molt_bench_sub SET (slot_name = NONE); DROP SUBSCRIPTION molt_bench_sub;");
+    let _ = psql(&src_admin, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name IN ('molt_bench_native', 'molt_bench_ours')");
+    let (nr, or) = (changes as f64 / native_drain.as_secs_f64(), changes as f64 / ours_drain.as_secs_f64());
+    println!("\nvariant                     drain rows/s   lag p50     lag p99");
+    println!("native logical replication  {nr:>12.0}   {np50:>7.4}s   {np99:>7.4}s");
+    println!("replicator pglogical        {or:>12.0}   {op50:>7.4}s   {op99:>7.4}s");
+    println!("\nbacklog throughput vs native: {:.2}x (target >= 2x); p99 lag vs native: {:.2}x (target <= 2x, never above 1 s)", or / nr, op99 / np99);
+    std::fs::write(
+        root.join("target/bench/replicator.json"),
+        format!("{{\"row_changes\":{changes},\"native_drain_rows_per_s\":{nr:.0},\"replicator_drain_rows_per_s\":{or:.0},\"native_lag_p50_s\":{np50:.4},\"native_lag_p99_s\":{np99:.4},\"replicator_lag_p50_s\":{op50:.4},\"replicator_lag_p99_s\":{op99:.4}}}\n"),
+    )?;
     Ok(())
 }

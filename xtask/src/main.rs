@@ -4,6 +4,7 @@
 //! - `cargo xtask test`: everything CI runs (fmt, clippy, deny, all tests against real servers).
 //! - `cargo xtask bench fetch`: fetch against the raw psql pipe and pgcopydb, in one run.
 //! - `cargo xtask bench verify`: verify against reladiff, identical and with 10 differences.
+//! - `cargo xtask bench replicator`: replicator against native logical replication.
 //! - `cargo xtask dbs up|down|status|env`: the test bed of `molt-testkit`.
 
 mod bench;
@@ -22,6 +23,9 @@ fn main() -> anyhow::Result<()> {
         ["demo"] => demo(),
         ["bench", "fetch"] => bench::fetch(&workspace_root(), &Testbed::up(&testbed_dir())?),
         ["bench", "verify"] => bench::verify(&workspace_root(), &Testbed::up(&testbed_dir())?),
+        ["bench", "replicator"] => {
+            bench::replicator(&workspace_root(), &Testbed::up(&testbed_dir())?)
+        }
         ["dbs", "up"] => {
             let bed = Testbed::up(&testbed_dir())?;
             for line in Testbed::status(&testbed_dir()) {
@@ -45,7 +49,7 @@ fn main() -> anyhow::Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask demo | test [--no-lint] | bench fetch|verify | dbs up|down|status|env"
+                "usage: cargo xtask demo | test [--no-lint] | bench fetch|verify|replicator | dbs up|down|status|env"
             );
             std::process::exit(2);
         }
