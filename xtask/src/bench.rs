@@ -293,7 +293,10 @@ fn reladiff_all(src: &str, dst: &str) -> anyhow::Result<u64> {
         }
         let text = String::from_utf8_lossy(&out.stdout);
         let v: serde_json::Value = serde_json::from_str(text.trim()).with_context(|| {
-            format!("reladiff printed {text:?}; its errors: {}", String::from_utf8_lossy(&out.stderr))
+            format!(
+                "reladiff printed {text:?}; its errors: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
         })?;
         let n = |k: &str| v.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
         diffs += n("exclusive_A") + n("exclusive_B") + n("updated");
@@ -397,7 +400,8 @@ pub fn verify(root: &Path, bed: &Testbed) -> anyhow::Result<()> {
 
 const REPL_DDL: &str = "CREATE TABLE accounts (id int8 PRIMARY KEY, balance int8 NOT NULL, filler text); \
     CREATE TABLE history (id bigserial PRIMARY KEY, account int8 NOT NULL, delta int8 NOT NULL, created_at timestamptz NOT NULL);";
-const REPL_ROWS: &str = "INSERT INTO accounts SELECT g, 0, repeat('x', 80) FROM generate_series(1, 100000) g;";
+const REPL_ROWS: &str =
+    "INSERT INTO accounts SELECT g, 0, repeat('x', 80) FROM generate_series(1, 100000) g;";
 /// Target-side lag probe: the time each history row lands, set by a trigger that fires for
 /// the native apply worker too (ENABLE ALWAYS).
 const LAG_PROBE: &str = "ALTER TABLE history ADD COLUMN applied_at timestamptz; \
@@ -413,7 +417,12 @@ END;\n";
 
 fn pgbench(url: &str, script: &Path, args: &[&str]) -> anyhow::Result<()> {
     let bin = molt_pg_bin("pgbench");
-    let out = Command::new(&bin).args(["-n", "-M", "prepared", "-f"]).arg(script).args(args).arg(url).output()?;
+    let out = Command::new(&bin)
+        .args(["-n", "-M", "prepared", "-f"])
+        .arg(script)
+        .args(args)
+        .arg(url)
+        .output()?;
     if !out.status.success() {
         bail!("pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -435,7 +444,12 @@ fn molt_pg_bin(name: &str) -> PathBuf {
 fn wait_slot(src: &str, slot: &str, lsn: &str, limit: Duration) -> anyhow::Result<Duration> {
     let start = Instant::now();
     loop {
-        let done = psql(src, &format!("SELECT confirmed_flush_lsn >= '{lsn}' FROM pg_replication_slots WHERE slot_name = '{slot}'"))?;
+        let done = psql(
+            src,
+            &format!(
+                "SELECT confirmed_flush_lsn >= '{lsn}' FROM pg_replication_slots WHERE slot_name = '{slot}'"
+            ),
+        )?;
         if done == "t" {
             return Ok(start.elapsed());
         }
@@ -454,9 +468,11 @@ fn end_lsn(src: &str) -> anyhow::Result<String> {
 fn lag_percentiles(dst: &str, since: &str) -> anyhow::Result<(f64, f64)> {
     let out = psql(
         dst,
-        &format!("SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM applied_at - created_at)), \
+        &format!(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM applied_at - created_at)), \
                   percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM applied_at - created_at)) \
-                  FROM history WHERE created_at > '{since}' AND applied_at IS NOT NULL"),
+                  FROM history WHERE created_at > '{since}' AND applied_at IS NOT NULL"
+        ),
     )?;
     let mut parts = out.split('|');
     let p = |s: Option<&str>| s.and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
@@ -481,9 +497,17 @@ pub fn replicator(root: &Path, bed: &Testbed) -> anyhow::Result<()> {
     let native = bed.pg_target_url("molt_bench_native");
     let ours = bed.pg_target_url("molt_bench_ours");
     // Leftovers of an earlier run: the subscription (and its slot) first.
-    let _ = psql(&native, "ALTER SUBSCRIPTION molt_bench_sub DISABLE; ALTER SUBSCRIPTION molt_bench_sub SET (slot_name = NONE); DROP SUBSCRIPTION molt_bench_sub;");
+    let _ = psql(
+        &native,
+        "ALTER SUBSCRIPTION molt_bench_sub DISABLE; ALTER SUBSCRIPTION molt_bench_sub SET (slot_name = NONE); DROP SUBSCRIPTION molt_bench_sub;",
+    );
     for slot in ["molt_bench_native", "molt_bench_ours"] {
-        let _ = psql(&src_admin, &format!("SELECT pg_drop_replication_slot('{slot}') FROM pg_replication_slots WHERE slot_name = '{slot}'"));
+        let _ = psql(
+            &src_admin,
+            &format!(
+                "SELECT pg_drop_replication_slot('{slot}') FROM pg_replication_slots WHERE slot_name = '{slot}'"
+            ),
+        );
     }
     println!("==> preparing source and two targets (100k accounts)");
     recreate_db(&src_admin, "molt_bench_repl_src")?;
@@ -503,10 +527,13 @@ pub fn replicator(root: &Path, bed: &Testbed) -> anyhow::Result<()> {
         molt_testkit::TEST_USER,
         molt_testkit::TEST_PASSWORD
     );
-    psql(&native, &format!(
-        "CREATE SUBSCRIPTION molt_bench_sub CONNECTION '{src_conninfo}' PUBLICATION molt_bench_pub \
+    psql(
+        &native,
+        &format!(
+            "CREATE SUBSCRIPTION molt_bench_sub CONNECTION '{src_conninfo}' PUBLICATION molt_bench_pub \
          WITH (copy_data = false, enabled = false, slot_name = 'molt_bench_native', create_slot = true)"
-    ))?;
+        ),
+    )?;
     let script = std::env::temp_dir().join("molt-bench-pgbench.sql");
     std::fs::write(&script, PGBENCH_SCRIPT)?;
     let txns = 40_000u64;
@@ -521,16 +548,43 @@ pub fn replicator(root: &Path, bed: &Testbed) -> anyhow::Result<()> {
     println!("    native logical replication drained in {:.2}s", native_drain.as_secs_f64());
     let stage = format!("molt_bench_ours._replicator");
     let mut child = Command::new(&bin)
-        .args(["pglogical", "--sourceConn", &src, "--targetConn", &ours, "--targetSchema", "molt_bench_ours.public"])
-        .args(["--slotName", "molt_bench_ours", "--publicationName", "molt_bench_pub", "--stagingSchema", &stage])
+        .args([
+            "pglogical",
+            "--sourceConn",
+            &src,
+            "--targetConn",
+            &ours,
+            "--targetSchema",
+            "molt_bench_ours.public",
+        ])
+        .args([
+            "--slotName",
+            "molt_bench_ours",
+            "--publicationName",
+            "molt_bench_pub",
+            "--stagingSchema",
+            &stage,
+        ])
         .args(["--stagingCreateSchema", "--flushSize", "10000", "--logDestination"])
         .arg(root.join("target/bench/replicator.log"))
         .spawn()?;
     let ours_drain = wait_slot(&src, "molt_bench_ours", &end, Duration::from_secs(600))?;
     println!("    replicator pglogical drained in {:.2}s", ours_drain.as_secs_f64());
     for t in ["accounts", "history"] {
-        let a = psql(&native, &format!("SELECT count(*), sum(hashtext(t::text)) FROM (SELECT id, {} FROM {t}) t", if t == "accounts" { "balance" } else { "account, delta" }))?;
-        let b = psql(&ours, &format!("SELECT count(*), sum(hashtext(t::text)) FROM (SELECT id, {} FROM {t}) t", if t == "accounts" { "balance" } else { "account, delta" }))?;
+        let a = psql(
+            &native,
+            &format!(
+                "SELECT count(*), sum(hashtext(t::text)) FROM (SELECT id, {} FROM {t}) t",
+                if t == "accounts" { "balance" } else { "account, delta" }
+            ),
+        )?;
+        let b = psql(
+            &ours,
+            &format!(
+                "SELECT count(*), sum(hashtext(t::text)) FROM (SELECT id, {} FROM {t}) t",
+                if t == "accounts" { "balance" } else { "account, delta" }
+            ),
+        )?;
         if a != b {
             bail!("{t} differs between the two targets: native {a}, replicator {b}");
         }
@@ -545,16 +599,29 @@ pub fn replicator(root: &Path, bed: &Testbed) -> anyhow::Result<()> {
     let (op50, op99) = lag_percentiles(&ours, &since)?;
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
-    let _ = psql(&native, "ALTER SUBSCRIPTION molt_bench_sub DISABLE; ALTER SUBSCRIPTION molt_bench_sub SET (slot_name = NONE); DROP SUBSCRIPTION molt_bench_sub;");
-    let _ = psql(&src_admin, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name IN ('molt_bench_native', 'molt_bench_ours')");
-    let (nr, or) = (changes as f64 / native_drain.as_secs_f64(), changes as f64 / ours_drain.as_secs_f64());
+    let _ = psql(
+        &native,
+        "ALTER SUBSCRIPTION molt_bench_sub DISABLE; ALTER SUBSCRIPTION molt_bench_sub SET (slot_name = NONE); DROP SUBSCRIPTION molt_bench_sub;",
+    );
+    let _ = psql(
+        &src_admin,
+        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name IN ('molt_bench_native', 'molt_bench_ours')",
+    );
+    let (nr, or) =
+        (changes as f64 / native_drain.as_secs_f64(), changes as f64 / ours_drain.as_secs_f64());
     println!("\nvariant                     drain rows/s   lag p50     lag p99");
     println!("native logical replication  {nr:>12.0}   {np50:>7.4}s   {np99:>7.4}s");
     println!("replicator pglogical        {or:>12.0}   {op50:>7.4}s   {op99:>7.4}s");
-    println!("\nbacklog throughput vs native: {:.2}x (target >= 2x); p99 lag vs native: {:.2}x (target <= 2x, never above 1 s)", or / nr, op99 / np99);
+    println!(
+        "\nbacklog throughput vs native: {:.2}x (target >= 2x); p99 lag vs native: {:.2}x (target <= 2x, never above 1 s)",
+        or / nr,
+        op99 / np99
+    );
     std::fs::write(
         root.join("target/bench/replicator.json"),
-        format!("{{\"row_changes\":{changes},\"native_drain_rows_per_s\":{nr:.0},\"replicator_drain_rows_per_s\":{or:.0},\"native_lag_p50_s\":{np50:.4},\"native_lag_p99_s\":{np99:.4},\"replicator_lag_p50_s\":{op50:.4},\"replicator_lag_p99_s\":{op99:.4}}}\n"),
+        format!(
+            "{{\"row_changes\":{changes},\"native_drain_rows_per_s\":{nr:.0},\"replicator_drain_rows_per_s\":{or:.0},\"native_lag_p50_s\":{np50:.4},\"native_lag_p99_s\":{np99:.4},\"replicator_lag_p50_s\":{op50:.4},\"replicator_lag_p99_s\":{op99:.4}}}\n"
+        ),
     )?;
     Ok(())
 }
