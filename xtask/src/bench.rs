@@ -546,7 +546,7 @@ pub fn replicator(root: &Path, bed: &Testbed) -> anyhow::Result<()> {
     psql(&native, "ALTER SUBSCRIPTION molt_bench_sub ENABLE")?;
     let native_drain = wait_slot(&src, "molt_bench_native", &end, Duration::from_secs(600))?;
     println!("    native logical replication drained in {:.2}s", native_drain.as_secs_f64());
-    let stage = format!("molt_bench_ours._replicator");
+    let stage = "molt_bench_ours._replicator";
     let mut child = Command::new(&bin)
         .args([
             "pglogical",

@@ -21,6 +21,7 @@ pub mod ddl;
 mod filter;
 mod mapping;
 mod model;
+pub mod rules;
 mod sqltype;
 mod typemap_file;
 

@@ -99,11 +99,20 @@ impl VerifyArgs {
     /// # Errors
     /// Bad filters or flags this build does not support.
     pub fn config(&self) -> anyhow::Result<Config> {
-        if self.filter_path.is_some() || self.transformations_file.is_some() {
-            anyhow::bail!(
-                "--filter-path and --transformations-file are not supported by verify in this build yet"
-            );
-        }
+        let read = |flag: &str, path: &std::path::Path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("reading {flag} {}: {e}", path.display()))
+        };
+        let filters = match &self.filter_path {
+            Some(p) => molt_schema::rules::RowFilters::from_json(&read("--filter-path", p)?)?,
+            None => molt_schema::rules::RowFilters::default(),
+        };
+        let transforms = match &self.transformations_file {
+            Some(p) => {
+                molt_schema::rules::Transforms::from_json(&read("--transformations-file", p)?)?
+            }
+            None => molt_schema::rules::Transforms::default(),
+        };
         Ok(Config {
             source: self.source.clone(),
             target: self.target.clone(),
@@ -118,7 +127,33 @@ impl VerifyArgs {
                 live_backoff: LIVE_BACKOFF,
                 rows_per_second: self.rows_per_second,
             },
+            filters,
+            transforms,
         })
+    }
+}
+
+/// Serves `/metrics` on `--metrics-listen-addr` (empty: off); a busy port is a warning.
+async fn serve_metrics(addr: &str) -> Option<molt_metrics::MetricsServer> {
+    if addr.is_empty() {
+        return None;
+    }
+    let addr: std::net::SocketAddr = match addr.parse() {
+        Ok(a) => a,
+        Err(_) => {
+            tracing::warn!(
+                "--metrics-listen-addr {addr:?} is not host:port; metrics are not exported"
+            );
+            return None;
+        }
+    };
+    let handle = molt_metrics::install().ok()?;
+    match molt_metrics::serve(addr, molt_metrics::Routes::FETCH, handle).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics are not exported (pass another --metrics-listen-addr)");
+            None
+        }
     }
 }
 
@@ -128,6 +163,7 @@ impl VerifyArgs {
 /// Any problem with the flags, the connections, the schema or a query.
 pub async fn run_args(args: VerifyArgs) -> anyhow::Result<Report> {
     let cfg = args.config()?;
+    let _metrics = serve_metrics(&args.metrics_listen_addr).await;
     loop {
         let report = run(cfg.clone()).await?;
         if !args.continuous || report.clean() {

@@ -45,6 +45,36 @@ pub struct TablePlan {
     /// Both sides are PostgreSQL with the same type for every column, so equal rows print
     /// the same text and a key range can be compared by one checksum per side first.
     pub hashable: bool,
+    /// `--filter-path` condition on the source.
+    pub source_filter: Option<String>,
+    /// `--filter-path` condition on the target.
+    pub target_filter: Option<String>,
+}
+
+/// Which side a query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The source (the truth).
+    Source,
+    /// The target.
+    Target,
+}
+
+impl TablePlan {
+    fn name(&self, side: Side) -> &molt_schema::TableName {
+        match side {
+            Side::Source => &self.table.name,
+            Side::Target => &self.target_name,
+        }
+    }
+
+    fn filter(&self, side: Side) -> Option<String> {
+        match side {
+            Side::Source => self.source_filter.as_ref(),
+            Side::Target => self.target_filter.as_ref(),
+        }
+        .map(|f| format!("({f})"))
+    }
 }
 
 /// Counters of one shard, as MOLT's summary line reports them.
@@ -141,12 +171,13 @@ fn order_by(plan: &TablePlan) -> String {
 /// The page query after `after` (exclusive) within `shard`.
 pub fn page_sql(
     plan: &TablePlan,
-    table: &molt_schema::TableName,
+    side: Side,
     shard: &Shard,
     after: Option<&Row>,
     limit: u64,
 ) -> String {
-    let mut conds: Vec<String> = shard.predicate.iter().cloned().collect();
+    let table = plan.name(side);
+    let mut conds: Vec<String> = shard.predicate.iter().cloned().chain(plan.filter(side)).collect();
     if let Some(after) = after {
         let keys: Vec<String> = (0..plan.key_len).map(|i| key_expr(plan, i)).collect();
         let lits: Vec<String> = (0..plan.key_len)
@@ -166,7 +197,9 @@ pub fn page_sql(
     )
 }
 
-fn lookup_sql(plan: &TablePlan, table: &molt_schema::TableName, keys: &[Row]) -> String {
+fn lookup_sql(plan: &TablePlan, side: Side, keys: &[Row]) -> String {
+    let table = plan.name(side);
+    let extra = plan.filter(side).map(|f| format!(" AND {f}")).unwrap_or_default();
     let cols: Vec<String> = (0..plan.key_len).map(|i| quote_ident(&plan.columns[i])).collect();
     let tuples: Vec<String> = keys
         .iter()
@@ -188,7 +221,7 @@ fn lookup_sql(plan: &TablePlan, table: &molt_schema::TableName, keys: &[Row]) ->
         })
         .collect();
     format!(
-        "SELECT {} FROM {} WHERE ({}) IN ({}) ORDER BY {}",
+        "SELECT {} FROM {} WHERE ({}) IN ({}){extra} ORDER BY {}",
         select_list(plan),
         table.quoted(),
         cols.join(", "),
@@ -262,15 +295,20 @@ pub async fn checksums_agree(
     shard: &Shard,
 ) -> anyhow::Result<Option<u64>> {
     let cols: Vec<String> = plan.columns.iter().map(|c| quote_ident(c)).collect();
-    let filter = shard.predicate.as_ref().map(|p| format!(" WHERE {p}")).unwrap_or_default();
-    let sql = |t: &molt_schema::TableName| {
+    let sql = |side: Side| {
+        let conds: Vec<String> = shard.predicate.iter().cloned().chain(plan.filter(side)).collect();
+        let filter = if conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conds.join(" AND "))
+        };
         format!(
             "SELECT count(*), COALESCE(sum(hashtextextended(r::text, 0)), 0)::text FROM (SELECT {} FROM {}{filter}) r",
             cols.join(", "),
-            t.quoted()
+            plan.name(side).quoted()
         )
     };
-    let (s_sql, t_sql) = (sql(&plan.table.name), sql(&plan.target_name));
+    let (s_sql, t_sql) = (sql(Side::Source), sql(Side::Target));
     let q = |pool: &PgPool, text: String| {
         let pool = pool.clone();
         async move {
@@ -308,8 +346,8 @@ pub async fn verify_shard(
         let s_need = si >= s_rows.len() && !s_done;
         let t_need = ti >= t_rows.len() && !t_done;
         if s_need || t_need {
-            let s_sql = page_sql(plan, &plan.table.name, shard, s_after.as_ref(), opts.batch);
-            let t_sql = page_sql(plan, &plan.target_name, shard, t_after.as_ref(), opts.batch);
+            let s_sql = page_sql(plan, Side::Source, shard, s_after.as_ref(), opts.batch);
+            let t_sql = page_sql(plan, Side::Target, shard, t_after.as_ref(), opts.batch);
             let (s_page, t_page) = tokio::join!(
                 async {
                     if s_need {
@@ -439,10 +477,8 @@ async fn recheck(
         let mut still = Vec::new();
         for chunk in diffs.chunks(500) {
             let keys: Vec<Row> = chunk.iter().map(|d| d.key(n)).collect();
-            let (s_sql, t_sql) = (
-                lookup_sql(plan, &plan.table.name, &keys),
-                lookup_sql(plan, &plan.target_name, &keys),
-            );
+            let (s_sql, t_sql) =
+                (lookup_sql(plan, Side::Source, &keys), lookup_sql(plan, Side::Target, &keys));
             let (s, t) = tokio::join!(
                 fetch_rows(source, &s_sql, plan.columns.len()),
                 fetch_rows(target, &t_sql, plan.columns.len())

@@ -69,6 +69,10 @@ pub struct Config {
     pub table_splits: u32,
     /// Page size and live options.
     pub read: ReadOptions,
+    /// `--filter-path`.
+    pub filters: molt_schema::rules::RowFilters,
+    /// `--transformations-file`.
+    pub transforms: molt_schema::rules::Transforms,
 }
 
 const SESSION: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 3; SET bytea_output = 'hex'";
@@ -119,7 +123,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
     let target = pool(&plan.target, size).await?;
     let target_tables = PgCatalog::new(target.clone()).tables(&TableFilter::all()).await?;
     let mut report = Report::default();
-    let source_names: Vec<_> = plan.mapped.iter().map(|m| m.name.clone()).collect();
+    // Renames of --transformations-file decide which target table a source table is compared to.
+    let mapped: Vec<TargetTable> = plan
+        .mapped
+        .iter()
+        .map(|m| TargetTable { name: cfg.transforms.rename(&m.name), ..m.clone() })
+        .collect();
+    let source_names: Vec<_> = mapped.iter().map(|m| m.name.clone()).collect();
     for t in &target_tables {
         // fetch's status tables and the replicator's staging schema are ours, not the user's.
         let internal =
@@ -130,7 +140,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
         }
     }
     let mut plans = Vec::new();
-    for (table, mapped) in plan.tables.iter().zip(&plan.mapped) {
+    for (table, mapped) in plan.tables.iter().zip(&mapped) {
         let Some(target_table) = target_tables.iter().find(|t| t.name == mapped.name) else {
             warn!(table_schema = %table.name.schema, table_name = %table.name.table, "missing table detected");
             report.missing_tables.push(table.name.to_string());
@@ -169,6 +179,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
             continue;
         }
         let mut p = table_plan(table, mapped, &target_mapped);
+        if let Some(f) = cfg.filters.for_table(&table.name) {
+            p.source_filter = Some(f.source.clone());
+            p.target_filter = Some(f.target.clone());
+        }
         p.hashable = plan.target_dialect == molt_schema::TargetDialect::Postgres
             && p.comparable.iter().all(|c| *c)
             && p.columns.iter().all(|c| {
@@ -197,8 +211,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
             .await
             .ok()
             .flatten();
-            let pages =
-                est.map_or(1, |e| (f64::from(e.max(0.0)) / cfg.read.batch as f64).ceil() as u32);
+            // Small ranges keep the cost of a difference low: one range of rows read.
+            let chunk = cfg.read.batch.min(CHECKSUM_RANGE_ROWS) as f64;
+            let pages = est.map_or(1, |e| (f64::from(e.max(0.0)) / chunk).ceil() as u32);
             pages.clamp(splits, 4096)
         } else {
             splits
@@ -281,6 +296,8 @@ fn table_plan(table: &molt_schema::Table, mapped: &TargetTable, target: &TargetT
         key_len,
         key_collatable,
         hashable: false,
+        source_filter: None,
+        target_filter: None,
     }
 }
 
@@ -351,6 +368,9 @@ fn record_metrics(r: &Report) {
         }
     }
 }
+
+/// Rows per checksummed key range (at most `--row-batch-size`).
+const CHECKSUM_RANGE_ROWS: u64 = 5000;
 
 /// Live re-check defaults: five attempts starting at 100 ms, doubling.
 pub const LIVE_ATTEMPTS: u32 = 5;

@@ -149,3 +149,38 @@ async fn live_mode_accepts_a_difference_that_replication_fixes() {
     assert_eq!(c.truth_rows, 50);
     assert_eq!(c.missing + c.success, 50, "{c:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn row_filters_and_renames_select_what_is_compared() {
+    let s = testbed().fresh_pg_source().await;
+    let t = testbed().fresh_pg_target().await;
+    exec(&s.url, "CREATE TABLE filtertbl (id int4 PRIMARY KEY, x int4); INSERT INTO filtertbl SELECT g, g FROM generate_series(1, 30) g; \
+                  CREATE TABLE t (id int4 PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a'), (2, 'b');").await;
+    // The target differs outside the filter only, and holds t under another name.
+    exec(&t.url, "CREATE TABLE filtertbl (id int4 PRIMARY KEY, x int4); INSERT INTO filtertbl SELECT g, CASE WHEN g < 10 THEN g ELSE g + 100 END FROM generate_series(1, 25) g; \
+                  CREATE TABLE t2 (id int4 PRIMARY KEY, v text); INSERT INTO t2 VALUES (1, 'a'), (2, 'b');").await;
+    let dir = std::env::temp_dir().join(format!("molt-verify-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let filters = dir.join("filters.json");
+    std::fs::write(&filters, r#"{"filters":[{"resource_specifier":{"schema":"public","table":"filtertbl"},"expr":"x < 10"}]}"#).unwrap();
+    let transforms = dir.join("transforms.json");
+    std::fs::write(&transforms, r#"{"transforms":[{"id":1,"resource_specifier":{"schema":"public","table":"t"},"table_rename_opts":{"value":"t2"}}]}"#).unwrap();
+    let r = verify(
+        &s,
+        &t,
+        &[
+            "--filter-path",
+            filters.to_str().unwrap(),
+            "--transformations-file",
+            transforms.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(r.clean(), "{r:?}");
+    assert_eq!(counts(&r, "public.filtertbl").truth_rows, 9, "only rows with x < 10 on both sides");
+    assert_eq!(counts(&r, "public.t").success, 2, "t is compared with t2");
+    // Without the filter the differences show.
+    let r = verify(&s, &t, &["--transformations-file", transforms.to_str().unwrap()]).await;
+    let c = counts(&r, "public.filtertbl");
+    assert_eq!((c.mismatch, c.missing), (16, 5), "{c:?}");
+}
