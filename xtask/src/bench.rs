@@ -563,7 +563,7 @@ pub fn replicator(root: &Path, bed: &Testbed) -> anyhow::Result<()> {
             "--publicationName",
             "molt_bench_pub",
             "--stagingSchema",
-            &stage,
+            stage,
         ])
         .args(["--stagingCreateSchema", "--flushSize", "10000", "--logDestination"])
         .arg(root.join("target/bench/replicator.log"))
