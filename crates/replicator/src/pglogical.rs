@@ -23,7 +23,7 @@ use anyhow::{Context as _, bail};
 use molt_cursor::PgLsn;
 use molt_schema::{TableName, TargetDialect, quote_ident};
 use molt_source_pg::decode::{self, Datum, Message, Relation};
-use molt_target::apply::{ApplyTable, collapse, delete_sql, upsert_sql};
+use molt_target::apply::{ApplyTable, delete_sql, upsert_sql};
 use pgwire_replication::{Lsn, ReplicationClient, ReplicationEvent};
 use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
@@ -202,6 +202,117 @@ enum Change {
     Truncate { rels: Vec<u32> },
 }
 
+/// The net effect of a batch on one table, per key, in order of first appearance.
+#[derive(Default)]
+struct RelNet {
+    index: HashMap<Vec<Option<String>>, usize>,
+    entries: Vec<Net>,
+}
+
+enum Net {
+    Deleted(Vec<Option<String>>),
+    /// Column values and which columns they cover (an unchanged TOAST value is not covered).
+    Row(Vec<Option<String>>, Vec<bool>),
+}
+
+impl RelNet {
+    fn slot(&mut self, key: Vec<Option<String>>, fresh: Net) -> Option<&mut Net> {
+        match self.index.get(&key) {
+            Some(&i) => self.entries.get_mut(i),
+            None => {
+                self.index.insert(key, self.entries.len());
+                self.entries.push(fresh);
+                None
+            }
+        }
+    }
+
+    fn upsert(&mut self, key: Vec<Option<String>>, row: Vec<Option<String>>, present: &[usize]) {
+        let mut mask = vec![false; row.len()];
+        for &i in present {
+            mask[i] = true;
+        }
+        let fresh = Net::Row(row.clone(), mask.clone());
+        if let Some(existing) = self.slot(key, fresh) {
+            match existing {
+                // A later image over an earlier one: its columns win, the rest stay.
+                Net::Row(vals, covered) => {
+                    for (i, m) in mask.iter().enumerate() {
+                        if *m {
+                            vals[i] = row[i].clone();
+                            covered[i] = true;
+                        }
+                    }
+                }
+                Net::Deleted(_) => *existing = Net::Row(row, mask),
+            }
+        }
+    }
+
+    fn delete(&mut self, key: Vec<Option<String>>) {
+        if let Some(existing) = self.slot(key.clone(), Net::Deleted(key.clone())) {
+            *existing = Net::Deleted(key);
+        }
+    }
+
+    /// Rows to upsert, grouped by the columns they cover.
+    fn upserts(&self) -> Vec<(Vec<usize>, Vec<Vec<Option<String>>>)> {
+        let mut groups: Vec<(Vec<usize>, Vec<Vec<Option<String>>>)> = Vec::new();
+        for e in &self.entries {
+            if let Net::Row(vals, covered) = e {
+                let present: Vec<usize> =
+                    covered.iter().enumerate().filter(|(_, c)| **c).map(|(i, _)| i).collect();
+                match groups.iter_mut().find(|(p, _)| *p == present) {
+                    Some((_, rows)) => rows.push(vals.clone()),
+                    None => groups.push((present, vec![vals.clone()])),
+                }
+            }
+        }
+        groups
+    }
+
+    fn deletes(&self) -> Vec<Vec<Option<String>>> {
+        self.entries
+            .iter()
+            .filter_map(|e| if let Net::Deleted(k) = e { Some(k.clone()) } else { None })
+            .collect()
+    }
+}
+
+/// How many foreign-key levels are above `table` (parents first when sorted ascending).
+fn fk_depth(parents: &HashMap<String, Vec<String>>, table: &str, seen: usize) -> usize {
+    if seen > 32 {
+        return seen; // a cycle: stop counting
+    }
+    parents.get(table).map_or(0, |ps| {
+        ps.iter()
+            .filter(|p| p.as_str() != table)
+            .map(|p| 1 + fk_depth(parents, p, seen + 1))
+            .max()
+            .unwrap_or(0)
+    })
+}
+
+async fn load_fk_parents(
+    pool: &PgPool,
+    schema: &str,
+) -> anyhow::Result<HashMap<String, Vec<String>>> {
+    let edges: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.relname::text, p.relname::text FROM pg_constraint k \
+         JOIN pg_class c ON c.oid = k.conrelid JOIN pg_class p ON p.oid = k.confrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE k.contype = 'f' AND n.nspname = $1",
+    )
+    .bind(schema)
+    .fetch_all(pool)
+    .await
+    .context("reading foreign keys on the target")?;
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for (child, parent) in edges {
+        out.entry(child).or_default().push(parent);
+    }
+    Ok(out)
+}
+
 /// Counters of one target transaction, for the log line and metrics.
 #[derive(Default)]
 struct Applied {
@@ -215,6 +326,8 @@ struct Session<'a> {
     target: PgPool,
     relations: HashMap<u32, Bound>,
     pending: Vec<Change>,
+    fk_parents: HashMap<String, Vec<String>>,
+    batch_started: Option<Instant>,
     tx: Option<Transaction<'static, Postgres>>,
     tx_started: Instant,
     applied: Applied,
@@ -325,93 +438,121 @@ impl Session<'_> {
         self.tx.as_mut().context("target transaction")
     }
 
-    /// Writes the pending changes into the open target transaction, one statement per run.
+    /// Writes the pending changes into the open target transaction as their net effect per
+    /// key: for each table, one upsert per set of present columns and one delete, with parent
+    /// tables' upserts before their children's and children's deletes before their parents'.
+    /// A TRUNCATE is a barrier: what came before it is written first.
     async fn flush_pending(&mut self) -> anyhow::Result<()> {
         let pending = std::mem::take(&mut self.pending);
-        let mut i = 0;
-        while i < pending.len() {
-            // A run: consecutive changes of one relation and kind (and column set).
-            let mut j = i + 1;
-            while j < pending.len() && same_run(&pending[i], &pending[j]) {
-                j += 1;
+        let mut segment = Vec::new();
+        for change in pending {
+            match change {
+                Change::Truncate { rels } => {
+                    self.apply_net(std::mem::take(&mut segment)).await?;
+                    self.truncate(&rels).await?;
+                }
+                other => segment.push(other),
             }
-            self.apply_run(&pending[i..j]).await?;
-            i = j;
+        }
+        self.apply_net(segment).await
+    }
+
+    async fn truncate(&mut self, rels: &[u32]) -> anyhow::Result<()> {
+        let names: Vec<String> = rels
+            .iter()
+            .filter_map(|r| self.relations.get(r))
+            .map(|b| b.target.name.quoted())
+            .collect();
+        if !names.is_empty() {
+            let sql = format!("TRUNCATE TABLE {}", names.join(", "));
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut **self.tx().await?)
+                .await
+                .context("applying TRUNCATE")?;
         }
         Ok(())
     }
 
-    async fn apply_run(&mut self, run: &[Change]) -> anyhow::Result<()> {
-        let dialect = self.dialect;
-        match &run[0] {
-            Change::Truncate { rels } => {
-                let names: Vec<String> = rels
-                    .iter()
-                    .filter_map(|r| self.relations.get(r))
-                    .map(|b| b.target.name.quoted())
-                    .collect();
-                if !names.is_empty() {
-                    let sql = format!("TRUNCATE TABLE {}", names.join(", "));
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                        .execute(&mut **self.tx().await?)
-                        .await
-                        .context("applying TRUNCATE")?;
+    async fn apply_net(&mut self, changes: Vec<Change>) -> anyhow::Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut nets: HashMap<u32, RelNet> = HashMap::new();
+        for c in changes {
+            match c {
+                Change::Upsert { rel, row, present } => {
+                    let b = self.relations.get(&rel).context("relation")?;
+                    let key: Vec<Option<String>> = b.key.iter().map(|&k| row[k].clone()).collect();
+                    nets.entry(rel).or_default().upsert(key, row, &present);
                 }
-            }
-            Change::Upsert { rel, present, .. } => {
-                let b = self.relations.get(rel).context("relation")?;
-                let key = b.key.clone();
-                let rows: Vec<&Vec<Option<String>>> = run
-                    .iter()
-                    .filter_map(
-                        |c| if let Change::Upsert { row, .. } = c { Some(row) } else { None },
-                    )
-                    .collect();
-                let rows = collapse(rows, |r| key.iter().map(|&k| r[k].clone()).collect());
-                let sql = upsert_sql(&b.target, present, dialect);
-                let table = b.target.name.clone();
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for &col in present {
-                    let values: Vec<Option<String>> = rows.iter().map(|r| r[col].clone()).collect();
-                    q = q.bind(values);
-                }
-                q.execute(&mut **self.tx().await?)
-                    .await
-                    .with_context(|| format!("upserting into {table}"))?;
-                let e = self.applied.per_table.entry(table.to_string()).or_default();
-                e.0 += rows.len() as u64;
-                self.applied.rows += rows.len();
-            }
-            Change::Delete { rel, .. } => {
-                let b = self.relations.get(rel).context("relation")?;
-                let keys: Vec<&Vec<Option<String>>> = run
-                    .iter()
-                    .filter_map(
-                        |c| if let Change::Delete { key, .. } = c { Some(key) } else { None },
-                    )
-                    .collect();
-                let keys = collapse(keys, |k| (*k).clone());
-                let sql = delete_sql(&b.target, dialect);
-                let table = b.target.name.clone();
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for k in 0..b.key.len() {
-                    let values: Vec<Option<String>> =
-                        keys.iter().map(|key| key[k].clone()).collect();
-                    q = q.bind(values);
-                }
-                q.execute(&mut **self.tx().await?)
-                    .await
-                    .with_context(|| format!("deleting from {table}"))?;
-                let e = self.applied.per_table.entry(table.to_string()).or_default();
-                e.1 += keys.len() as u64;
-                self.applied.rows += keys.len();
+                Change::Delete { rel, key } => nets.entry(rel).or_default().delete(key),
+                Change::Truncate { .. } => {}
             }
         }
+        let mut order: Vec<u32> = nets.keys().copied().collect();
+        order.sort_by_key(|r| (self.depth_of(*r), *r));
+        for rel in &order {
+            let groups = nets.get(rel).map(RelNet::upserts).unwrap_or_default();
+            for (present, rows) in groups {
+                self.upsert(*rel, &present, &rows).await?;
+            }
+        }
+        for rel in order.iter().rev() {
+            let keys = nets.get(rel).map(RelNet::deletes).unwrap_or_default();
+            if !keys.is_empty() {
+                self.delete(*rel, &keys).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn depth_of(&self, rel: u32) -> usize {
+        self.relations.get(&rel).map_or(0, |b| fk_depth(&self.fk_parents, &b.target.name.table, 0))
+    }
+
+    async fn upsert(
+        &mut self,
+        rel: u32,
+        present: &[usize],
+        rows: &[Vec<Option<String>>],
+    ) -> anyhow::Result<()> {
+        let b = self.relations.get(&rel).context("relation")?;
+        let sql = upsert_sql(&b.target, present, self.dialect);
+        let table = b.target.name.clone();
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for &col in present {
+            let values: Vec<Option<String>> = rows.iter().map(|r| r[col].clone()).collect();
+            q = q.bind(values);
+        }
+        q.execute(&mut **self.tx().await?)
+            .await
+            .with_context(|| format!("upserting into {table}"))?;
+        let e = self.applied.per_table.entry(table.to_string()).or_default();
+        e.0 += rows.len() as u64;
+        Ok(())
+    }
+
+    async fn delete(&mut self, rel: u32, keys: &[Vec<Option<String>>]) -> anyhow::Result<()> {
+        let b = self.relations.get(&rel).context("relation")?;
+        let sql = delete_sql(&b.target, self.dialect);
+        let table = b.target.name.clone();
+        let width = b.key.len();
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for k in 0..width {
+            let values: Vec<Option<String>> = keys.iter().map(|key| key[k].clone()).collect();
+            q = q.bind(values);
+        }
+        q.execute(&mut **self.tx().await?)
+            .await
+            .with_context(|| format!("deleting from {table}"))?;
+        let e = self.applied.per_table.entry(table.to_string()).or_default();
+        e.1 += keys.len() as u64;
         Ok(())
     }
 
     /// Writes the checkpoint and commits the target transaction; returns the LSN to ack.
     async fn commit(&mut self) -> anyhow::Result<Option<PgLsn>> {
+        self.flush_pending().await?;
         let Some(end) = self.last_commit_end else { return Ok(None) };
         if self.checkpoint.is_some_and(|c| c >= end) {
             return Ok(None);
@@ -444,6 +585,7 @@ impl Session<'_> {
             }
         }
         self.applied.rows = 0;
+        self.batch_started = None;
         let now_micros = chrono_now_micros();
         let lag = (now_micros - (self.last_commit_time + PG_EPOCH_MICROS)).max(0) as f64 / 1e6;
         metrics::gauge!(molt_metrics::replicator::SOURCE_COMMIT_TO_APPLY_LAG_SECONDS).set(lag);
@@ -459,17 +601,6 @@ fn chrono_now_micros() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
         .unwrap_or(0)
-}
-
-fn same_run(a: &Change, b: &Change) -> bool {
-    match (a, b) {
-        (
-            Change::Upsert { rel: r1, present: p1, .. },
-            Change::Upsert { rel: r2, present: p2, .. },
-        ) => r1 == r2 && p1 == p2,
-        (Change::Delete { rel: r1, .. }, Change::Delete { rel: r2, .. }) => r1 == r2,
-        _ => false,
-    }
 }
 
 /// Why a session ended.
@@ -568,12 +699,15 @@ async fn session(
     client.wait_started().await.context("starting replication on the slot")?;
     metrics::counter!(molt_metrics::replicator::PGLOGICAL_DIAL_SUCCESS_TOTAL).increment(1);
     info!("begin to sync from LSN {} on slot {}", checkpoint.unwrap_or_default(), cfg.slot);
+    let fk_parents = load_fk_parents(&target, &cfg.target_schema).await?;
     let mut s = Session {
         cfg,
         dialect,
         target,
         relations: HashMap::new(),
         pending: Vec::new(),
+        fk_parents,
+        batch_started: None,
         tx: None,
         tx_started: Instant::now(),
         applied: Applied::default(),
@@ -628,6 +762,10 @@ async fn session(
                     Message::Begin { .. } | Message::Commit { .. } => {}
                     other if !s.skip_txn => {
                         s.change(other)?;
+                        s.applied.rows += 1;
+                        s.batch_started.get_or_insert_with(Instant::now);
+                        // A large source transaction is written in parts into the open
+                        // target transaction, so memory stays bounded.
                         if s.pending.len() >= cfg.flush_size {
                             s.flush_pending().await?;
                         }
@@ -641,11 +779,10 @@ async fn session(
                     s.skip_txn = false;
                     continue;
                 }
-                s.flush_pending().await?;
                 s.last_commit_end = Some(PgLsn::new(end_lsn.as_u64()));
                 s.last_commit_time = commit_time_micros;
-                let full =
-                    s.applied.rows >= cfg.flush_size || s.tx_started.elapsed() >= cfg.flush_period;
+                let full = s.applied.rows >= cfg.flush_size
+                    || s.batch_started.is_some_and(|t| t.elapsed() >= cfg.flush_period);
                 if full {
                     commit_due = None;
                     if let Some(lsn) = s.commit().await? {
@@ -679,6 +816,47 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn v(s: &str) -> Option<String> {
+        Some(s.to_owned())
+    }
+
+    #[test]
+    fn net_effect_per_key() {
+        let mut n = RelNet::default();
+        // Insert, then an update that left column 2 (TOAST) out: the earlier value stays.
+        n.upsert(vec![v("1")], vec![v("1"), v("a"), v("big")], &[0, 1, 2]);
+        n.upsert(vec![v("1")], vec![v("1"), v("b"), None], &[0, 1]);
+        // Delete then re-insert: the re-inserted row wins.
+        n.upsert(vec![v("2")], vec![v("2"), v("x"), v("y")], &[0, 1, 2]);
+        n.delete(vec![v("2")]);
+        n.upsert(vec![v("2")], vec![v("2"), v("z"), v("w")], &[0, 1, 2]);
+        // Update of a row not seen in the batch, then its delete: only the delete remains.
+        n.upsert(vec![v("3")], vec![v("3"), v("q"), None], &[0, 1]);
+        n.delete(vec![v("3")]);
+        // A partial image alone keeps its partial column set.
+        n.upsert(vec![v("4")], vec![v("4"), v("p"), None], &[0, 1]);
+        let ups = n.upserts();
+        assert_eq!(ups.len(), 2);
+        assert_eq!(
+            ups[0],
+            (vec![0, 1, 2], vec![vec![v("1"), v("b"), v("big")], vec![v("2"), v("z"), v("w")]])
+        );
+        assert_eq!(ups[1], (vec![0, 1], vec![vec![v("4"), v("p"), None]]));
+        assert_eq!(n.deletes(), vec![vec![v("3")]]);
+    }
+
+    #[test]
+    fn parents_sort_before_children() {
+        let mut p = HashMap::new();
+        p.insert("orders".to_owned(), vec!["employees".to_owned()]);
+        p.insert("items".to_owned(), vec!["orders".to_owned()]);
+        p.insert("self_ref".to_owned(), vec!["self_ref".to_owned()]);
+        assert_eq!(fk_depth(&p, "employees", 0), 0);
+        assert_eq!(fk_depth(&p, "orders", 0), 1);
+        assert_eq!(fk_depth(&p, "items", 0), 2);
+        assert_eq!(fk_depth(&p, "self_ref", 0), 0);
+    }
 
     #[test]
     fn staging_names() {

@@ -170,7 +170,7 @@ async fn serial_kill_9_and_restart_loses_nothing_and_applies_nothing_twice() {
         let url = src.url.clone();
         tokio::spawn(async move {
             let mut c = PgConnection::connect(&url).await.unwrap();
-            for i in 0..3000 {
+            for i in 0..20000 {
                 let id = i % 97;
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
                     "INSERT INTO acct VALUES ({id}, 0, 0) ON CONFLICT (id) DO UPDATE SET version = acct.version + 1, balance = acct.balance + {i}"
@@ -183,15 +183,17 @@ async fn serial_kill_9_and_restart_loses_nothing_and_applies_nothing_twice() {
     };
     let bin = env!("CARGO_BIN_EXE_replicator");
     let argv = args(&src, &dst, &slot);
+    // The saved position: it changes each time a target transaction commits.
     let checkpoint = |dst: TestDb| async move {
         let mut c = PgConnection::connect(&dst.url).await.unwrap();
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM audit")
-            .fetch_one(&mut c)
+        sqlx::query_scalar::<_, Vec<u8>>("SELECT value FROM _replicator.memo")
+            .fetch_optional(&mut c)
             .await
-            .unwrap_or(0)
+            .ok()
+            .flatten()
     };
-    // Kill it at several points: right away, and each time more rows have been applied.
-    let mut last = 0i64;
+    // Kill it at several points: right away, then each time after it committed something new.
+    let mut last = None;
     for round in 0..4 {
         let mut child = std::process::Command::new(bin)
             .args(&argv[1..])
@@ -201,9 +203,9 @@ async fn serial_kill_9_and_restart_loses_nothing_and_applies_nothing_twice() {
         let mut tick = tokio::time::interval(Duration::from_millis(10));
         for _ in 0..3000 {
             tick.tick().await;
-            let n = checkpoint(dst.clone()).await;
-            if round == 0 || n > last + 200 {
-                last = n;
+            let now = checkpoint(dst.clone()).await;
+            if round == 0 || (now.is_some() && now != last) {
+                last = now;
                 break;
             }
         }
