@@ -202,6 +202,12 @@ enum Change {
     Truncate { rels: Vec<u32> },
 }
 
+/// Column values of one row, as text (`None` is SQL NULL).
+type Values = Vec<Option<String>>;
+
+/// Rows that cover the same columns, with those columns' indices.
+type UpsertGroup = (Vec<usize>, Vec<Values>);
+
 /// The net effect of a batch on one table, per key, in order of first appearance.
 #[derive(Default)]
 struct RelNet {
@@ -256,8 +262,8 @@ impl RelNet {
     }
 
     /// Rows to upsert, grouped by the columns they cover.
-    fn upserts(&self) -> Vec<(Vec<usize>, Vec<Vec<Option<String>>>)> {
-        let mut groups: Vec<(Vec<usize>, Vec<Vec<Option<String>>>)> = Vec::new();
+    fn upserts(&self) -> Vec<UpsertGroup> {
+        let mut groups: Vec<UpsertGroup> = Vec::new();
         for e in &self.entries {
             if let Net::Row(vals, covered) = e {
                 let present: Vec<usize> =
