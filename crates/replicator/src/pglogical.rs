@@ -344,6 +344,10 @@ struct Session<'a> {
     last_commit_time: i64,
 }
 
+/// How long the stream must pause before a batch of committed source transactions commits on
+/// the target (a full batch or `--flushPeriod` commits regardless).
+const COMMIT_PAUSE: Duration = Duration::from_millis(1);
+
 /// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
@@ -754,6 +758,11 @@ async fn session(
             }
         };
         let Some(event) = event else { bail!("the source ended the replication stream") };
+        // A committed batch waits for the stream to pause (no event for COMMIT_PAUSE), so a
+        // backlog drains in full batches while a trickle commits at once.
+        if commit_due.is_some() {
+            commit_due = Some(tokio::time::Instant::now() + COMMIT_PAUSE);
+        }
         match event {
             ReplicationEvent::Begin { final_lsn, commit_time_micros, .. } => {
                 s.in_txn = true;
@@ -794,9 +803,9 @@ async fn session(
                     if let Some(lsn) = s.commit().await? {
                         client.update_applied_lsn(Lsn::from_u64(lsn.raw()));
                     }
-                } else if commit_due.is_none() {
+                } else {
                     // Wait briefly for the next transaction to share this commit.
-                    commit_due = Some(tokio::time::Instant::now() + Duration::from_millis(3));
+                    commit_due = Some(tokio::time::Instant::now() + COMMIT_PAUSE);
                 }
             }
             ReplicationEvent::KeepAlive { wal_end, .. } => {
