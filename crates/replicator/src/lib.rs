@@ -235,6 +235,11 @@ pub fn pglogical_config(a: &PglogicalArgs) -> anyhow::Result<pglogical::Pglogica
         max_retries: c.max_retries,
         retry_initial_backoff: c.retry_initial_backoff,
         retry_max_backoff: c.retry_max_backoff,
+        apply_timeout: c.apply_timeout,
+        // Messages, not rows; capped so a large default cannot hold unbounded memory.
+        queue_size: usize::try_from(c.target_apply_queue_size)
+            .unwrap_or(usize::MAX)
+            .clamp(64, 65_536),
     })
 }
 

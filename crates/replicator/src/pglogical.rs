@@ -59,6 +59,10 @@ pub struct PglogicalConfig {
     pub retry_initial_backoff: Duration,
     /// Longest back-off.
     pub retry_max_backoff: Duration,
+    /// Longest time one statement on the target may take (`statement_timeout`).
+    pub apply_timeout: Duration,
+    /// Replication messages buffered between the network and apply.
+    pub queue_size: usize,
 }
 
 /// The staging table of saved positions.
@@ -442,7 +446,15 @@ impl Session<'_> {
 
     async fn tx(&mut self) -> anyhow::Result<&mut Transaction<'static, Postgres>> {
         if self.tx.is_none() {
-            self.tx = Some(self.target.begin().await.context("opening a target transaction")?);
+            let mut tx = self.target.begin().await.context("opening a target transaction")?;
+            if !self.cfg.apply_timeout.is_zero() {
+                let ms = self.cfg.apply_timeout.as_millis();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET LOCAL statement_timeout = {ms}")))
+                    .execute(&mut *tx)
+                    .await
+                    .context("setting --applyTimeout")?;
+            }
+            self.tx = Some(tx);
             self.tx_started = Instant::now();
         }
         self.tx.as_mut().context("target transaction")
@@ -702,7 +714,8 @@ async fn session(
     let rcfg =
         molt_source_pg::snapshot::replication_config(&cfg.source, &cfg.slot, &cfg.publication)?
             .with_start_lsn(start)
-            .with_status_interval(cfg.standby_timeout);
+            .with_status_interval(cfg.standby_timeout)
+            .with_buffer_size(cfg.queue_size);
     let mut client = ReplicationClient::connect(rcfg)
         .await
         .context("connecting to the source for replication")?;

@@ -84,7 +84,7 @@ async fn source_end(src: &TestDb) -> String {
 /// Waits until the target's checkpoint (or the slot) has passed `lsn`.
 async fn wait_applied(src: &TestDb, dst: &TestDb, slot: &str, lsn: &str) {
     let mut tick = tokio::time::interval(Duration::from_millis(25));
-    for _ in 0..2400 {
+    for _ in 0..7200 {
         tick.tick().await;
         let done: bool = scalar(
             &src.url,
@@ -102,7 +102,7 @@ async fn wait_applied(src: &TestDb, dst: &TestDb, slot: &str, lsn: &str) {
             .await
             .unwrap_or(None)
     };
-    panic!("replication did not reach {lsn} within a minute (checkpoint {saved:?})");
+    panic!("replication did not reach {lsn} within three minutes (checkpoint {saved:?})");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -242,5 +242,62 @@ async fn serial_the_slot_advances_while_published_tables_are_idle() {
     wait_applied(&src, &dst, &slot, &end).await;
     stop_tx.send(true).unwrap();
     engine.await.unwrap().expect("stops cleanly");
+    exec(&src.url, &format!("SELECT pg_drop_replication_slot('{slot}')")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serial_losing_the_target_connection_resumes_from_the_checkpoint() {
+    let (src, dst, slot) = setup("CREATE TABLE t (id int4 PRIMARY KEY, v int4 NOT NULL);").await;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let engine = tokio::spawn(pglogical::run(config(&src, &dst, &slot), stop_rx));
+    exec(&src.url, "INSERT INTO t SELECT g, 0 FROM generate_series(1, 1000) g").await;
+    let end = source_end(&src).await;
+    wait_applied(&src, &dst, &slot, &end).await;
+    // The target drops every session of the replicator (as a target restart would).
+    exec(&dst.url, &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'molt' AND pid <> pg_backend_pid()", dst.name)).await;
+    for i in 0..20 {
+        exec(&src.url, &format!("UPDATE t SET v = v + 1 WHERE id % 20 = {i}")).await;
+    }
+    let end = source_end(&src).await;
+    wait_applied(&src, &dst, &slot, &end).await;
+    assert_eq!(rows(&src.url, "t", "id").await, rows(&dst.url, "t", "id").await);
+    stop_tx.send(true).unwrap();
+    engine.await.unwrap().expect("recovered and stopped cleanly");
+    exec(&src.url, &format!("SELECT pg_drop_replication_slot('{slot}')")).await;
+}
+
+/// Peak resident memory of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serial_a_million_row_transaction_applies_in_bounded_memory() {
+    let (src, dst, slot) = setup("CREATE TABLE big (id int4 PRIMARY KEY, v text NOT NULL);").await;
+    let bin = env!("CARGO_BIN_EXE_replicator");
+    let argv = args(&src, &dst, &slot);
+    let mut child = std::process::Command::new(bin)
+        .args(&argv[1..])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    exec(&src.url, "INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 1000000) g")
+        .await;
+    let end = source_end(&src).await;
+    wait_applied(&src, &dst, &slot, &end).await;
+    let peak = peak_rss_kib(child.id());
+    unsafe_sigterm(&child);
+    assert!(child.wait().unwrap().success());
+    let n: i64 = scalar(&dst.url, "SELECT count(*) FROM big").await;
+    assert_eq!(n, 1_000_000);
+    // A million rows of this table are ~60 MB as text; the replicator holds --flushSize rows.
+    assert!(peak > 0 && peak < 150 * 1024, "peak RSS {peak} KiB");
     exec(&src.url, &format!("SELECT pg_drop_replication_slot('{slot}')")).await;
 }
