@@ -28,7 +28,8 @@ fn insecure_tls_needs_the_flag() {
     let bed = testbed();
     let src = bed.pg_source_url("postgres");
     let dst = bed.pg_target_url("postgres");
-    let (code, stdout, stderr) = molt(&["fetch", "--source", &src, "--target", &dst]);
+    let (code, stdout, stderr) =
+        molt(&["fetch", "--source", &src, "--target", &dst, "--direct-copy"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("--allow-tls-mode-disable"), "{stderr}");
     // The fatal error is also the last JSON line on stdout.
@@ -48,8 +49,15 @@ fn wrong_password_is_one_clear_line() {
         bed.pg_source.port
     );
     let dst = bed.pg_target_url("postgres");
-    let (code, stdout, stderr) =
-        molt(&["fetch", "--source", &src, "--target", &dst, "--allow-tls-mode-disable"]);
+    let (code, stdout, stderr) = molt(&[
+        "fetch",
+        "--source",
+        &src,
+        "--target",
+        &dst,
+        "--allow-tls-mode-disable",
+        "--direct-copy",
+    ]);
     assert_eq!(code, 1);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains(&format!("127.0.0.1:{}", bed.pg_source.port)), "{stderr}");
@@ -71,6 +79,7 @@ fn preflight_reads_the_source_catalog() {
             "--target",
             &dst,
             "--allow-tls-mode-disable",
+            "--direct-copy",
             "--table-filter",
             filter,
         ])
