@@ -119,18 +119,24 @@ fn truncate(dst: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Builds one package with the release profile (benchmarks measure optimised code).
+fn build_release(root: &Path, package: &str) -> anyhow::Result<()> {
+    let ok = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args(["build", "--release", "-q", "-p", package])
+        .status()?
+        .success();
+    if !ok {
+        bail!("cargo build --release -p {package} failed");
+    }
+    Ok(())
+}
+
 /// Runs the fetch benchmark.
 pub fn fetch(root: &Path, bed: &Testbed) -> anyhow::Result<()> {
     ensure_tool("pgcopydb", "pgcopydb")?;
     println!("==> building molt (release)");
-    let ok = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(root)
-        .args(["build", "--release", "-q", "-p", "molt"])
-        .status()?
-        .success();
-    if !ok {
-        bail!("cargo build --release -p molt failed");
-    }
+    build_release(root, "molt")?;
     let molt = root.join("target/release/molt");
     let src = bed.pg_source_url("molt_bench_src");
     let dst = bed.pg_target_url("molt_bench_dst");
@@ -339,14 +345,7 @@ fn verify_all(molt: &Path, src: &str, dst: &str, log: &Path) -> anyhow::Result<u
 /// injected differences, in one run.
 pub fn verify(root: &Path, bed: &Testbed) -> anyhow::Result<()> {
     ensure_reladiff()?;
-    let ok = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(root)
-        .args(["build", "--release", "-q", "-p", "molt"])
-        .status()?
-        .success();
-    if !ok {
-        bail!("cargo build --release -p molt failed");
-    }
+    build_release(root, "molt")?;
     let molt = root.join("target/release/molt");
     let src_admin = bed.pg_source_url("postgres");
     let dst_admin = bed.pg_target_url("postgres");
@@ -483,14 +482,7 @@ fn lag_percentiles(dst: &str, since: &str) -> anyhow::Result<(f64, f64)> {
 /// replication (publication → subscription) and through `replicator pglogical`, in one run:
 /// backlog drain throughput, then p50/p99 lag at a fixed rate.
 pub fn replicator(root: &Path, bed: &Testbed) -> anyhow::Result<()> {
-    let ok = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(root)
-        .args(["build", "--release", "-q", "-p", "molt-replicator"])
-        .status()?
-        .success();
-    if !ok {
-        bail!("cargo build --release -p molt-replicator failed");
-    }
+    build_release(root, "molt-replicator")?;
     let bin = root.join("target/release/replicator");
     let (src_admin, dst_admin) = (bed.pg_source_url("postgres"), bed.pg_target_url("postgres"));
     let src = bed.pg_source_url("molt_bench_repl_src");
