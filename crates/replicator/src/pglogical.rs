@@ -27,7 +27,9 @@ use molt_target::apply::{ApplyTable, delete_sql, upsert_sql};
 use pgwire_replication::{Lsn, ReplicationClient, ReplicationEvent};
 use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
-use tokio::sync::watch;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 /// What `replicator pglogical` needs, checked.
@@ -327,25 +329,47 @@ async fn load_fk_parents(
 #[derive(Default)]
 struct Applied {
     per_table: HashMap<String, (u64, u64)>,
-    rows: usize,
 }
 
-struct Session<'a> {
-    cfg: &'a PglogicalConfig,
+/// The apply side of a session: owns the target transaction.
+struct Session {
+    cfg: Arc<PglogicalConfig>,
     dialect: TargetDialect,
     target: PgPool,
-    relations: HashMap<u32, Bound>,
+    relations: HashMap<u32, Arc<Bound>>,
     pending: Vec<Change>,
     fk_parents: HashMap<String, Vec<String>>,
-    batch_started: Option<Instant>,
     tx: Option<Transaction<'static, Postgres>>,
     tx_started: Instant,
     applied: Applied,
     checkpoint: Option<PgLsn>,
-    in_txn: bool,
-    skip_txn: bool,
     last_commit_end: Option<PgLsn>,
     last_commit_time: i64,
+}
+
+/// The receive side of a session: decodes the stream into changes and batches.
+struct Intake {
+    cfg: Arc<PglogicalConfig>,
+    target: PgPool,
+    relations: HashMap<u32, Arc<Bound>>,
+    pending: Vec<Change>,
+    in_txn: bool,
+    skip_txn: bool,
+    checkpoint: Option<PgLsn>,
+    batch_rows: usize,
+    batch_started: Option<Instant>,
+    /// End LSN and commit time of the last source commit not yet handed to the applier.
+    unsent_commit: Option<(PgLsn, i64)>,
+}
+
+/// What the receive side hands to the apply side, in stream order.
+enum ApplyMsg {
+    /// A relation's binding to its target table.
+    Bind(u32, Arc<Bound>),
+    /// Changes to write into the open target transaction.
+    Changes(Vec<Change>),
+    /// Commit the target transaction, with the checkpoint at this source commit.
+    Commit { end: PgLsn, commit_time: i64 },
 }
 
 /// How long the stream must pause before a batch of committed source transactions commits on
@@ -355,8 +379,8 @@ const COMMIT_PAUSE: Duration = Duration::from_millis(1);
 /// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
-impl Session<'_> {
-    async fn bind(&mut self, rel: Relation) -> anyhow::Result<()> {
+impl Intake {
+    async fn bind(&mut self, rel: Relation) -> anyhow::Result<Arc<Bound>> {
         let name = TableName::new(self.cfg.target_schema.clone(), rel.name.clone());
         let Some(target) = load_apply_table(&self.target, &name).await? else {
             bail!(
@@ -383,14 +407,16 @@ impl Session<'_> {
         let key: Vec<usize> =
             target.primary_key.iter().filter_map(|k| target.position(k)).collect();
         debug!(relation = rel.id, target = %name, "bound relation");
-        self.relations.insert(rel.id, Bound { target, map, key });
-        Ok(())
+        let bound = Arc::new(Bound { target, map, key });
+        self.relations.insert(rel.id, Arc::clone(&bound));
+        Ok(bound)
     }
 
     fn change(&mut self, msg: Message) -> anyhow::Result<()> {
         let bound = |rel: u32| -> anyhow::Result<&Bound> {
             self.relations
                 .get(&rel)
+                .map(Arc::as_ref)
                 .with_context(|| format!("change for relation {rel} before its relation message"))
         };
         let to_row = |b: &Bound, tuple: &[Datum]| -> (Vec<Option<String>>, Vec<usize>) {
@@ -443,7 +469,9 @@ impl Session<'_> {
         }
         Ok(())
     }
+}
 
+impl Session {
     async fn tx(&mut self) -> anyhow::Result<&mut Transaction<'static, Postgres>> {
         if self.tx.is_none() {
             let mut tx = self.target.begin().await.context("opening a target transaction")?;
@@ -580,8 +608,8 @@ impl Session<'_> {
             return Ok(None);
         }
         let started = self.tx_started;
-        let memo = memo_table(self.cfg);
-        let key = memo_key(self.cfg);
+        let memo = memo_table(&self.cfg);
+        let key = memo_key(&self.cfg);
         let sql = format!(
             "INSERT INTO {memo} (key, value, updated_at) VALUES ($1, $2, now()) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
         );
@@ -606,8 +634,6 @@ impl Session<'_> {
                 info!(conflicts = 0u64, duration = ?took, proposed = dels, target = %target, deleted = dels, "deleted rows");
             }
         }
-        self.applied.rows = 0;
-        self.batch_started = None;
         let now_micros = chrono_now_micros();
         let lag = (now_micros - (self.last_commit_time + PG_EPOCH_MICROS)).max(0) as f64 / 1e6;
         metrics::gauge!(molt_metrics::replicator::SOURCE_COMMIT_TO_APPLY_LAG_SECONDS).set(lag);
@@ -703,6 +729,54 @@ fn is_transient(e: &anyhow::Error) -> bool {
     })
 }
 
+/// Applies messages from the receive side until the channel closes; reports each committed
+/// checkpoint. Runs as its own task so that decoding and applying overlap.
+async fn apply_loop(
+    mut s: Session,
+    mut rx: mpsc::Receiver<ApplyMsg>,
+    done: mpsc::UnboundedSender<PgLsn>,
+) -> anyhow::Result<()> {
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            ApplyMsg::Bind(rel, bound) => {
+                s.relations.insert(rel, bound);
+            }
+            ApplyMsg::Changes(changes) => {
+                s.pending = changes;
+                s.flush_pending().await?;
+            }
+            ApplyMsg::Commit { end, commit_time } => {
+                s.last_commit_end = Some(end);
+                s.last_commit_time = commit_time;
+                // Nothing new to commit (already covered by the checkpoint) is still progress.
+                let lsn = s.commit().await?.unwrap_or(end);
+                let _ = done.send(lsn);
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Intake {
+    /// Hands the pending changes, and the commit if one is waiting, to the applier.
+    async fn send(&mut self, tx: &mpsc::Sender<ApplyMsg>, commit: bool) -> anyhow::Result<()> {
+        if !self.pending.is_empty() {
+            let changes = std::mem::take(&mut self.pending);
+            tx.send(ApplyMsg::Changes(changes))
+                .await
+                .map_err(|_| anyhow::anyhow!("the applier stopped"))?;
+        }
+        if commit && let Some((end, commit_time)) = self.unsent_commit.take() {
+            tx.send(ApplyMsg::Commit { end, commit_time })
+                .await
+                .map_err(|_| anyhow::anyhow!("the applier stopped"))?;
+            self.batch_rows = 0;
+            self.batch_started = None;
+        }
+        Ok(())
+    }
+}
+
 async fn session(
     cfg: &PglogicalConfig,
     dialect: TargetDialect,
@@ -722,32 +796,58 @@ async fn session(
     client.wait_started().await.context("starting replication on the slot")?;
     metrics::counter!(molt_metrics::replicator::PGLOGICAL_DIAL_SUCCESS_TOTAL).increment(1);
     info!("begin to sync from LSN {} on slot {}", checkpoint.unwrap_or_default(), cfg.slot);
+    let cfg = Arc::new(cfg.clone());
     let fk_parents = load_fk_parents(&target, &cfg.target_schema).await?;
-    let mut s = Session {
-        cfg,
+    let applier = Session {
+        cfg: Arc::clone(&cfg),
         dialect,
-        target,
+        target: target.clone(),
         relations: HashMap::new(),
         pending: Vec::new(),
         fk_parents,
-        batch_started: None,
         tx: None,
         tx_started: Instant::now(),
         applied: Applied::default(),
         checkpoint,
-        in_txn: false,
-        skip_txn: false,
         last_commit_end: None,
         last_commit_time: 0,
     };
+    // Two messages in flight: the next batch decodes while the last one applies.
+    let (apply_tx, apply_rx) = mpsc::channel::<ApplyMsg>(2);
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<PgLsn>();
+    let mut apply_task = tokio::spawn(apply_loop(applier, apply_rx, done_tx));
+    let mut s = Intake {
+        cfg: Arc::clone(&cfg),
+        target,
+        relations: HashMap::new(),
+        pending: Vec::new(),
+        in_txn: false,
+        skip_txn: false,
+        checkpoint,
+        batch_rows: 0,
+        batch_started: None,
+        unsent_commit: None,
+    };
+    let mut sent: Option<PgLsn> = checkpoint;
+    let mut acked: Option<PgLsn> = checkpoint;
     let mut commit_due: Option<tokio::time::Instant> = None;
     let mut last_progress_log = Instant::now();
     let mut stopping = *stop.borrow();
     loop {
         if stopping && !s.in_txn {
-            if let Some(lsn) = s.commit().await? {
+            if let Some((end, _)) = s.unsent_commit {
+                sent = Some(end);
+            }
+            s.send(&apply_tx, true).await?;
+            drop(apply_tx);
+            apply_task.await.context("the apply task ended abnormally")??;
+            while let Ok(lsn) = done_rx.try_recv() {
+                acked = Some(lsn);
+            }
+            if let Some(lsn) = acked {
                 client.update_applied_lsn(Lsn::from_u64(lsn.raw()));
             }
+            let _ = sent;
             let _ = client.shutdown().await;
             info!("Interrupted");
             return Ok(Ended::Shutdown);
@@ -756,14 +856,24 @@ async fn session(
             ev = client.recv() => ev.context("reading the replication stream")?,
             _ = sleep_until(commit_due) => {
                 commit_due = None;
-                if let Some(lsn) = s.commit().await? {
-                    client.update_applied_lsn(Lsn::from_u64(lsn.raw()));
-                    if last_progress_log.elapsed() >= cfg.standby_timeout {
-                        info!("progressed to LSN: {lsn}");
-                        last_progress_log = Instant::now();
-                    }
+                if let Some((end, _)) = s.unsent_commit {
+                    sent = Some(end);
+                }
+                s.send(&apply_tx, true).await?;
+                continue;
+            }
+            Some(lsn) = done_rx.recv() => {
+                acked = Some(lsn);
+                client.update_applied_lsn(Lsn::from_u64(lsn.raw()));
+                if last_progress_log.elapsed() >= cfg.standby_timeout {
+                    info!("progressed to LSN: {lsn}");
+                    last_progress_log = Instant::now();
                 }
                 continue;
+            }
+            res = &mut apply_task => {
+                res.context("the apply task ended abnormally")??;
+                bail!("the apply task stopped");
             }
             changed = stop.changed() => {
                 stopping = changed.is_err() || *stop.borrow();
@@ -777,25 +887,33 @@ async fn session(
             commit_due = Some(tokio::time::Instant::now() + COMMIT_PAUSE);
         }
         match event {
-            ReplicationEvent::Begin { final_lsn, commit_time_micros, .. } => {
+            ReplicationEvent::Begin { final_lsn, .. } => {
                 s.in_txn = true;
                 // Committed before the checkpoint: already applied.
                 s.skip_txn = s.checkpoint.is_some_and(|c| final_lsn.as_u64() < c.raw());
-                s.last_commit_time = commit_time_micros;
             }
             ReplicationEvent::XLogData { data, .. } => {
                 let msg = decode::decode(&data).context("decoding a pgoutput message")?;
                 match msg {
-                    Message::Relation(rel) => s.bind(rel).await?,
+                    Message::Relation(rel) => {
+                        let id = rel.id;
+                        let bound = s.bind(rel).await?;
+                        // Changes bound to the old definition go first.
+                        s.send(&apply_tx, false).await?;
+                        apply_tx
+                            .send(ApplyMsg::Bind(id, bound))
+                            .await
+                            .map_err(|_| anyhow::anyhow!("the applier stopped"))?;
+                    }
                     Message::Begin { .. } | Message::Commit { .. } => {}
                     other if !s.skip_txn => {
                         s.change(other)?;
-                        s.applied.rows += 1;
+                        s.batch_rows += 1;
                         s.batch_started.get_or_insert_with(Instant::now);
-                        // A large source transaction is written in parts into the open
-                        // target transaction, so memory stays bounded.
-                        if s.pending.len() >= cfg.flush_size {
-                            s.flush_pending().await?;
+                        // A large source transaction is handed over in parts, written into
+                        // the open target transaction, so memory stays bounded.
+                        if s.pending.len() >= s.cfg.flush_size {
+                            s.send(&apply_tx, false).await?;
                         }
                     }
                     _ => {}
@@ -807,15 +925,13 @@ async fn session(
                     s.skip_txn = false;
                     continue;
                 }
-                s.last_commit_end = Some(PgLsn::new(end_lsn.as_u64()));
-                s.last_commit_time = commit_time_micros;
-                let full = s.applied.rows >= cfg.flush_size
+                s.unsent_commit = Some((PgLsn::new(end_lsn.as_u64()), commit_time_micros));
+                let full = s.batch_rows >= cfg.flush_size
                     || s.batch_started.is_some_and(|t| t.elapsed() >= cfg.flush_period);
                 if full {
                     commit_due = None;
-                    if let Some(lsn) = s.commit().await? {
-                        client.update_applied_lsn(Lsn::from_u64(lsn.raw()));
-                    }
+                    sent = Some(PgLsn::new(end_lsn.as_u64()));
+                    s.send(&apply_tx, true).await?;
                 } else {
                     // Wait briefly for the next transaction to share this commit.
                     commit_due = Some(tokio::time::Instant::now() + COMMIT_PAUSE);
@@ -823,9 +939,14 @@ async fn session(
             }
             ReplicationEvent::KeepAlive { wal_end, .. } => {
                 debug!("primary keepalive received ServerWALEnd={}", PgLsn::new(wal_end.as_u64()));
-                // Idle: nothing open or unapplied, so the slot may move to the server's end
-                // even when the published tables see no writes.
-                if !s.in_txn && s.tx.is_none() && s.pending.is_empty() && commit_due.is_none() {
+                // Idle: nothing open, pending or unapplied, so the slot may move to the
+                // server's end even when the published tables see no writes.
+                let idle = !s.in_txn
+                    && s.pending.is_empty()
+                    && s.unsent_commit.is_none()
+                    && commit_due.is_none()
+                    && sent == acked;
+                if idle {
                     client.update_applied_lsn(wal_end);
                 }
             }
