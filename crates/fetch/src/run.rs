@@ -21,8 +21,8 @@ use molt_cli::hms;
 use molt_schema::compare::compare_tables;
 use molt_schema::{CopyFormat, SourceDialect, Table, TableFilter, TargetDialect, TargetTable};
 use molt_source::CatalogReader as _;
-use molt_source_pg::export::{Shard, copy_out_sql, plan_shards};
-use molt_source_pg::snapshot::{self, PinnedSnapshot, SnapshotOptions, import_snapshot};
+use molt_source_pg::export::{Shard, copy_out_sql, estimated_rows, plan_shards};
+use molt_source_pg::snapshot::{self, SnapshotOptions, import_snapshot};
 use molt_source_pg::{PgCatalog, connect_options};
 use molt_target::copy_in_sql;
 use molt_target::handling::{self, TableHandling};
@@ -157,8 +157,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
     };
     let cdc_cursor =
         pinned.as_ref().and_then(|p| p.cursor).map(|c| c.to_string()).unwrap_or_default();
-    if let Some(p) = &pinned {
-        estimate_rows(&source_opts, p, &mut jobs).await;
+    if pinned.is_some() {
+        estimate_rows(&source_opts, &mut jobs).await;
     }
     let file_access = match &cfg.path {
         DataPath::Local { access, .. } => access.clone(),
@@ -320,19 +320,10 @@ async fn source_session(ctx: &Ctx) -> anyhow::Result<PgConnection> {
     Ok(conn)
 }
 
-async fn estimate_rows(opts: &PgConnectOptions, _pinned: &PinnedSnapshot, jobs: &mut [TableJob]) {
+async fn estimate_rows(opts: &PgConnectOptions, jobs: &mut [TableJob]) {
     let Ok(mut conn) = PgConnection::connect_with(opts).await else { return };
     for j in jobs.iter_mut() {
-        let est: Option<f32> = sqlx::query_scalar(
-            "SELECT c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
-        )
-        .bind(&j.table.name.schema)
-        .bind(&j.table.name.table)
-        .fetch_optional(&mut conn)
-        .await
-        .ok()
-        .flatten();
-        j.estimated_rows = est.filter(|e| *e > 0.0).map_or(0, |e| e as u64);
+        j.estimated_rows = estimated_rows(&mut conn, &j.table.name).await;
     }
     let _ = conn.close().await;
 }
@@ -529,11 +520,12 @@ async fn shards_and_first_session(
 }
 
 /// Runs `work` for every shard with at most `--export-concurrency` at once; the first shard
-/// reuses the planning session.
+/// reuses the planning session. `work` hands its snapshot session back, and this ends it
+/// (a failed shard's session closes when dropped).
 async fn for_each_shard<F, Fut, T>(ctx: &Ctx, job: &TableJob, work: F) -> anyhow::Result<Vec<T>>
 where
     F: Fn(Shard, PgConnection) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<T>>,
+    Fut: std::future::Future<Output = anyhow::Result<(T, PgConnection)>>,
 {
     let (shards, first) = shards_and_first_session(ctx, job).await?;
     let mut first = Some(first);
@@ -551,7 +543,12 @@ where
             pending.push(work(shard, conn));
         }
         match pending.next().await {
-            Some(r) => out.push(r?),
+            Some(r) => {
+                let (value, mut src) = r?;
+                let _ = sqlx::raw_sql("COMMIT").execute(&mut src).await;
+                let _ = src.close().await;
+                out.push(value);
+            }
             None => break,
         }
     }
@@ -675,9 +672,7 @@ async fn direct_copy(
                     job.table.name
                 );
             }
-            let _ = sqlx::raw_sql("COMMIT").execute(&mut src).await;
-            let _ = src.close().await;
-            Ok(rows)
+            Ok((rows, src))
         }
     })
     .await?;
@@ -748,9 +743,7 @@ async fn export_to_files(
                 job.table.name
             );
         }
-        let _ = sqlx::raw_sql("COMMIT").execute(&mut src).await;
-        let _ = src.close().await;
-        Ok(rows)
+        Ok((rows, src))
     })
     .await?;
     Ok(rows.iter().sum())
@@ -859,7 +852,6 @@ async fn import_into(
         }
     })
     .await;
-    let _ = ctx.target_dialect;
     result.map_err(|f| {
         anyhow!(f.error).context(format!(
             "IMPORT INTO {} failed at file {} ({} rows from earlier files are loaded)",

@@ -214,6 +214,22 @@ async fn range_bounds(
     }
 }
 
+/// The planner's estimate of a table's row count (`pg_class.reltuples`); 0 when unknown
+/// (never analysed, or the query failed). For progress and sizing only, never for checks.
+pub async fn estimated_rows(conn: &mut PgConnection, table: &molt_schema::TableName) -> u64 {
+    let est: Option<f32> = sqlx::query_scalar(
+        "SELECT c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = $1 AND c.relname = $2",
+    )
+    .bind(&table.schema)
+    .bind(&table.table)
+    .fetch_optional(conn)
+    .await
+    .ok()
+    .flatten();
+    est.filter(|e| *e > 0.0).map_or(0, |e| e as u64)
+}
+
 /// `n - 1` ascending boundaries splitting `lo..=hi` into `n` near-equal integer ranges (fewer
 /// when the range is narrower than `n`).
 pub fn int_bounds(lo: i64, hi: i64, n: u32) -> Vec<i64> {

@@ -9,7 +9,7 @@ use molt_schema::compare::{MismatchTag, compare_tables, types_compatible};
 use molt_schema::{SourceDialect, SqlType, TableFilter, TargetTable, map_table};
 use molt_source::CatalogReader as _;
 use molt_source_pg::PgCatalog;
-use molt_source_pg::export::{Shard, plan_shards};
+use molt_source_pg::export::{Shard, estimated_rows, plan_shards};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Connection as _, PgConnection};
 use tokio::sync::Semaphore;
@@ -202,18 +202,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
         // costs one page of row reads; the ranges are grouped into --table-splits shards.
         let splits = cfg.table_splits.max(1);
         let fine = if p.hashable {
-            let est: Option<f32> = sqlx::query_scalar(
-                "SELECT c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
-            )
-            .bind(&p.table.name.schema)
-            .bind(&p.table.name.table)
-            .fetch_optional(&mut conn)
-            .await
-            .ok()
-            .flatten();
+            let est = estimated_rows(&mut conn, &p.table.name).await;
             // Small ranges keep the cost of a difference low: one range of rows read.
             let chunk = cfg.read.batch.min(CHECKSUM_RANGE_ROWS) as f64;
-            let pages = est.map_or(1, |e| (f64::from(e.max(0.0)) / chunk).ceil() as u32);
+            let pages = (est.max(1) as f64 / chunk).ceil() as u32;
             pages.clamp(splits, 4096)
         } else {
             splits
