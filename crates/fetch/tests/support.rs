@@ -2,17 +2,13 @@
 
 use clap::Parser as _;
 use molt_fetch::{Config, FetchArgs, FetchSummary};
+pub use molt_testkit::sql::{rows, scalar};
 use molt_testkit::{TestDb, testbed};
-use sqlx::{Connection as _, PgConnection};
 
 /// A fresh source database with `sql` run in it.
 pub async fn source_with(sql: &str) -> TestDb {
     let db = testbed().fresh_pg_source().await;
-    let mut conn = PgConnection::connect(&db.url).await.expect("connect to the source");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut conn)
-        .await
-        .expect("source setup");
+    molt_testkit::sql::exec(&db.url, sql).await;
     db
 }
 
@@ -35,24 +31,6 @@ pub fn config(source: &str, target: &str, extra: &[&str]) -> anyhow::Result<Conf
 /// Runs fetch.
 pub async fn fetch(source: &str, target: &str, extra: &[&str]) -> anyhow::Result<FetchSummary> {
     molt_fetch::run(config(source, target, extra)?).await
-}
-
-/// Every row of `table` as PostgreSQL's record text, in key order.
-pub async fn rows(url: &str, table: &str, key: &str) -> Vec<String> {
-    let mut conn = PgConnection::connect(url).await.expect("connect");
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT t::text FROM {table} t ORDER BY {key}")))
-        .fetch_all(&mut conn)
-        .await
-        .expect("read rows")
-}
-
-/// A scalar query.
-pub async fn scalar<T>(url: &str, sql: &str) -> T
-where
-    T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
-{
-    let mut conn = PgConnection::connect(url).await.expect("connect");
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&mut conn).await.expect(sql)
 }
 
 /// A directory for intermediate files, removed first.

@@ -22,6 +22,7 @@
 mod mariadb;
 mod postgres;
 mod process;
+pub mod sql;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -5,29 +5,9 @@ use std::time::Duration;
 
 use clap::Parser as _;
 use molt_replicator::{Command, ReplicatorArgs, pglogical};
+use molt_testkit::sql::{exec, rows, scalar};
 use molt_testkit::{EVERY_PG_TYPE, EVERY_PG_TYPE_TABLES, TestDb, testbed};
 use sqlx::{Connection as _, PgConnection};
-
-async fn exec(url: &str, sql: &str) {
-    let mut c = PgConnection::connect(url).await.expect("connect");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut c).await.expect(sql);
-}
-
-async fn scalar<T>(url: &str, sql: &str) -> T
-where
-    T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
-{
-    let mut c = PgConnection::connect(url).await.expect("connect");
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&mut c).await.expect(sql)
-}
-
-async fn rows(url: &str, table: &str, key: &str) -> Vec<String> {
-    let mut c = PgConnection::connect(url).await.expect("connect");
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT t::text FROM {table} t ORDER BY {key}")))
-        .fetch_all(&mut c)
-        .await
-        .expect("rows")
-}
 
 /// Source and target with `ddl` on both, a publication for all tables and a pgoutput slot.
 async fn setup(ddl: &str) -> (TestDb, TestDb, String) {
@@ -77,8 +57,7 @@ fn config(src: &TestDb, dst: &TestDb, slot: &str) -> pglogical::PglogicalConfig 
 
 /// Flushes the source's WAL (the test bed commits asynchronously) and returns its end LSN.
 async fn source_end(src: &TestDb) -> String {
-    exec(&src.url, "BEGIN; SET LOCAL synchronous_commit = on; SELECT txid_current(); COMMIT").await;
-    scalar(&src.url, "SELECT pg_current_wal_lsn()::text").await
+    molt_testkit::sql::flush_wal(&src.url).await
 }
 
 /// Waits until the target's checkpoint (or the slot) has passed `lsn`.

@@ -2,14 +2,9 @@
 //! difference is reported exactly, with counts.
 
 use clap::Parser as _;
+use molt_testkit::sql::exec;
 use molt_testkit::{EVERY_PG_TYPE, EVERY_PG_TYPE_TABLES, TestDb, testbed};
 use molt_verify::{Report, VerifyArgs, rows::Counts};
-use sqlx::{Connection as _, PgConnection};
-
-async fn exec(url: &str, sql: &str) {
-    let mut c = PgConnection::connect(url).await.expect("connect");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut c).await.expect(sql);
-}
 
 /// A source and a target both holding `sql`.
 async fn pair(sql: &str) -> (TestDb, TestDb) {

@@ -1,0 +1,60 @@
+//! One-line SQL for tests: run a script, read a value, read a whole table as text. Each call
+//! opens its own connection and panics with the statement on failure (a test cannot go on).
+
+use sqlx::{Connection as _, PgConnection};
+
+async fn connect(url: &str) -> PgConnection {
+    PgConnection::connect(url).await.unwrap_or_else(|e| panic!("connecting to {url}: {e}"))
+}
+
+/// Runs `sql` (one or more statements).
+///
+/// # Panics
+/// When a statement fails.
+pub async fn exec(url: &str, sql: &str) {
+    let mut c = connect(url).await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut c)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// The single value `sql` returns.
+///
+/// # Panics
+/// When the query fails or returns no row.
+pub async fn scalar<T>(url: &str, sql: &str) -> T
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
+{
+    let mut c = connect(url).await;
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(&mut c)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Every row of `table` (a name or a parenthesised query) as PostgreSQL's record text, in
+/// `key` order: what two servers must agree on, value for value.
+///
+/// # Panics
+/// When the query fails.
+pub async fn rows(url: &str, table: &str, key: &str) -> Vec<String> {
+    let sql = format!("SELECT t::text FROM {table} t ORDER BY {key}");
+    let mut c = connect(url).await;
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
+        .fetch_all(&mut c)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Makes everything committed so far decodable by logical replication and returns the WAL
+/// position after it. The test bed commits asynchronously and decoding reads flushed WAL
+/// only, so one synchronous commit flushes the rest.
+///
+/// # Panics
+/// When a statement fails.
+pub async fn flush_wal(url: &str) -> String {
+    exec(url, "BEGIN; SET LOCAL synchronous_commit = on; SELECT txid_current(); COMMIT").await;
+    scalar(url, "SELECT pg_current_wal_lsn()::text").await
+}
