@@ -45,21 +45,37 @@ fn unnest(cols: &[&(String, String)], dialect: TargetDialect) -> String {
     format!("unnest({}) AS u({})", params.join(", "), names.join(", "))
 }
 
-/// The upsert of rows carrying the columns at `present` (indices into `t.columns`).
-pub fn upsert_sql(t: &ApplyTable, present: &[usize], dialect: TargetDialect) -> String {
+fn scalar_text(dialect: TargetDialect) -> &'static str {
+    match dialect {
+        TargetDialect::Cockroach => "STRING",
+        TargetDialect::Postgres => "text",
+    }
+}
+
+/// `INSERT INTO t (cols) SELECT casts FROM unnest(…)`: the part upserts and inserts share.
+fn insert_select(t: &ApplyTable, present: &[usize], dialect: TargetDialect, verb: &str) -> String {
     let cols: Vec<&(String, String)> = present.iter().filter_map(|&i| t.columns.get(i)).collect();
     let names: Vec<String> = cols.iter().map(|(c, _)| quote_ident(c)).collect();
     let casts: Vec<String> =
         cols.iter().map(|(c, ty)| format!("u.{}::{ty}", quote_ident(c))).collect();
-    let select = format!("SELECT {} FROM {}", casts.join(", "), unnest(&cols, dialect));
+    format!(
+        "{verb} INTO {} ({}) SELECT {} FROM {}",
+        t.name.quoted(),
+        names.join(", "),
+        casts.join(", "),
+        unnest(&cols, dialect)
+    )
+}
+
+/// The upsert of rows carrying the columns at `present` (indices into `t.columns`).
+pub fn upsert_sql(t: &ApplyTable, present: &[usize], dialect: TargetDialect) -> String {
     match dialect {
-        TargetDialect::Cockroach => {
-            format!("UPSERT INTO {} ({}) {select}", t.name.quoted(), names.join(", "))
-        }
+        TargetDialect::Cockroach => insert_select(t, present, dialect, "UPSERT"),
         TargetDialect::Postgres => {
             let pk: Vec<String> = t.primary_key.iter().map(|k| quote_ident(k)).collect();
-            let sets: Vec<String> = cols
+            let sets: Vec<String> = present
                 .iter()
+                .filter_map(|&i| t.columns.get(i))
                 .filter(|(c, _)| !t.primary_key.contains(c))
                 .map(|(c, _)| format!("{q} = excluded.{q}", q = quote_ident(c)))
                 .collect();
@@ -69,12 +85,46 @@ pub fn upsert_sql(t: &ApplyTable, present: &[usize], dialect: TargetDialect) -> 
                 format!("UPDATE SET {}", sets.join(", "))
             };
             format!(
-                "INSERT INTO {} ({}) {select} ON CONFLICT ({}) DO {action}",
-                t.name.quoted(),
-                names.join(", "),
+                "{} ON CONFLICT ({}) DO {action}",
+                insert_select(t, present, dialect, "INSERT"),
                 pk.join(", ")
             )
         }
+    }
+}
+
+/// The plain insert of rows into a table without a primary key (its rows have no identity
+/// to conflict on).
+pub fn insert_sql(t: &ApplyTable, present: &[usize], dialect: TargetDialect) -> String {
+    insert_select(t, present, dialect, "INSERT")
+}
+
+/// The delete of exactly one row of a keyless table whose columns at `present` equal the
+/// parameters (`$1`… as text, NULL matching NULL). Values compare by the target type's text
+/// form, so types without an equality operator (json, point) match too.
+pub fn delete_one_sql(t: &ApplyTable, present: &[usize], dialect: TargetDialect) -> String {
+    let text = scalar_text(dialect);
+    let conds: Vec<String> = present
+        .iter()
+        .filter_map(|&i| t.columns.get(i))
+        .enumerate()
+        .map(|(n, (c, ty))| {
+            format!(
+                "{q}::{text} IS NOT DISTINCT FROM ${p}::{text}::{ty}::{text}",
+                q = quote_ident(c),
+                p = n + 1
+            )
+        })
+        .collect();
+    let filter = conds.join(" AND ");
+    match dialect {
+        TargetDialect::Cockroach => {
+            format!("DELETE FROM {} WHERE {filter} LIMIT 1", t.name.quoted())
+        }
+        TargetDialect::Postgres => format!(
+            "DELETE FROM {n} WHERE ctid = (SELECT ctid FROM {n} WHERE {filter} LIMIT 1)",
+            n = t.name.quoted()
+        ),
     }
 }
 
@@ -137,6 +187,24 @@ mod tests {
             "UPSERT INTO \"public\".\"orders\" (\"id\", \"total\") SELECT u.\"id\"::bigint, u.\"total\"::numeric(20,6) FROM unnest($1::STRING[], $2::STRING[]) AS u(\"id\", \"total\")"
         );
         assert!(upsert_sql(&t, &[0], TargetDialect::Postgres).ends_with("DO NOTHING"));
+    }
+
+    #[test]
+    fn keyless_tables_insert_and_delete_one_matching_row() {
+        let mut t = table();
+        t.primary_key.clear();
+        assert_eq!(
+            insert_sql(&t, &[0, 1], TargetDialect::Postgres),
+            "INSERT INTO \"public\".\"orders\" (\"id\", \"note\") SELECT u.\"id\"::bigint, u.\"note\"::text FROM unnest($1::text[], $2::text[]) AS u(\"id\", \"note\")"
+        );
+        assert_eq!(
+            delete_one_sql(&t, &[0, 2], TargetDialect::Postgres),
+            "DELETE FROM \"public\".\"orders\" WHERE ctid = (SELECT ctid FROM \"public\".\"orders\" WHERE \"id\"::text IS NOT DISTINCT FROM $1::text::bigint::text AND \"total\"::text IS NOT DISTINCT FROM $2::text::numeric(20,6)::text LIMIT 1)"
+        );
+        assert_eq!(
+            delete_one_sql(&t, &[1], TargetDialect::Cockroach),
+            "DELETE FROM \"public\".\"orders\" WHERE \"note\"::STRING IS NOT DISTINCT FROM $1::STRING::text::STRING LIMIT 1"
+        );
     }
 
     #[test]

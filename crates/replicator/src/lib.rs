@@ -240,6 +240,7 @@ pub fn pglogical_config(a: &PglogicalArgs) -> anyhow::Result<pglogical::Pglogica
         queue_size: usize::try_from(c.target_apply_queue_size)
             .unwrap_or(usize::MAX)
             .clamp(64, 65_536),
+        lease_duration: pglogical::LEASE_DURATION,
     })
 }
 

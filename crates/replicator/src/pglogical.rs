@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use molt_cursor::PgLsn;
-use molt_schema::{TableName, TargetDialect, quote_ident};
+use molt_schema::{TableName, TargetDialect};
 use molt_source_pg::decode::{self, Datum, Message, Relation};
-use molt_target::apply::{ApplyTable, delete_sql, upsert_sql};
+use molt_stage::{Lease, StageError, Staging};
+use molt_target::apply::{ApplyTable, delete_one_sql, delete_sql, insert_sql, upsert_sql};
 use pgwire_replication::{Lsn, ReplicationClient, ReplicationEvent};
 use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
@@ -65,16 +66,17 @@ pub struct PglogicalConfig {
     pub apply_timeout: Duration,
     /// Replication messages buffered between the network and apply.
     pub queue_size: usize,
-}
-
-/// The staging table of saved positions.
-fn memo_table(cfg: &PglogicalConfig) -> String {
-    format!("{}.\"memo\"", quote_ident(&cfg.staging_schema))
+    /// How long the staging lease lasts without renewal.
+    pub lease_duration: Duration,
 }
 
 fn memo_key(cfg: &PglogicalConfig) -> String {
     format!("pglogical-wal-offset-{}", cfg.slot)
 }
+
+/// How long a lease lasts without renewal: a successor on another host waits at most this
+/// long after a crash (on the same host it takes over at once).
+pub const LEASE_DURATION: Duration = Duration::from_secs(15);
 
 /// `--stagingSchema` as a schema of the target database: `_replicator.public` → `_replicator`,
 /// `defaultdb._replicator` (target database `defaultdb`) → `_replicator`.
@@ -87,38 +89,13 @@ pub fn staging_schema_name(staging: &str, target_db: &str) -> String {
     }
 }
 
-/// Creates (if asked) and reads the staging schema; returns the saved LSN.
-async fn prepare_staging(pool: &PgPool, cfg: &PglogicalConfig) -> anyhow::Result<Option<PgLsn>> {
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
-            .bind(&cfg.staging_schema)
-            .fetch_one(pool)
-            .await
-            .context("looking up the staging schema")?;
-    if !exists && !cfg.staging_create {
-        bail!(
-            "staging schema {:?} does not exist on the target: pass --stagingCreateSchema to create it",
-            cfg.staging_schema
-        );
-    }
-    let ddl = format!(
-        "CREATE SCHEMA IF NOT EXISTS {s}; CREATE TABLE IF NOT EXISTS {m} (key text PRIMARY KEY, value bytea NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())",
-        s = quote_ident(&cfg.staging_schema),
-        m = memo_table(cfg)
-    );
-    sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
-        .execute(pool)
-        .await
-        .context("creating the staging tables")?;
-    let saved: Option<Vec<u8>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT value FROM {} WHERE key = $1",
-        memo_table(cfg)
-    )))
-    .bind(memo_key(cfg))
-    .fetch_optional(pool)
-    .await
-    .context("reading the saved position")?;
-    match saved {
+/// Reads the saved LSN from the staging schema.
+async fn saved_lsn(
+    pool: &PgPool,
+    staging: &Staging,
+    cfg: &PglogicalConfig,
+) -> anyhow::Result<Option<PgLsn>> {
+    match staging.load(pool, &memo_key(cfg)).await? {
         None => Ok(None),
         Some(bytes) => {
             let text = String::from_utf8_lossy(&bytes).into_owned();
@@ -200,12 +177,36 @@ struct Bound {
     map: Vec<Option<usize>>,
     /// Target indices of the key columns, in key order.
     key: Vec<usize>,
+    /// No primary key: rows are matched by all their values (the source sends whole old rows
+    /// under `REPLICA IDENTITY FULL`), so changes apply in stream order, not as a net effect.
+    keyless: bool,
 }
 
 enum Change {
-    Upsert { rel: u32, row: Vec<Option<String>>, present: Vec<usize> },
-    Delete { rel: u32, key: Vec<Option<String>> },
-    Truncate { rels: Vec<u32> },
+    Upsert {
+        rel: u32,
+        row: Vec<Option<String>>,
+        present: Vec<usize>,
+    },
+    Delete {
+        rel: u32,
+        key: Vec<Option<String>>,
+    },
+    /// A new row of a keyless table.
+    Insert {
+        rel: u32,
+        row: Vec<Option<String>>,
+        present: Vec<usize>,
+    },
+    /// One row of a keyless table, matched by the values at `present`.
+    DeleteRow {
+        rel: u32,
+        row: Vec<Option<String>>,
+        present: Vec<usize>,
+    },
+    Truncate {
+        rels: Vec<u32>,
+    },
 }
 
 /// Column values of one row, as text (`None` is SQL NULL).
@@ -334,6 +335,7 @@ struct Applied {
 /// The apply side of a session: owns the target transaction.
 struct Session {
     cfg: Arc<PglogicalConfig>,
+    lease: Arc<Lease>,
     dialect: TargetDialect,
     target: PgPool,
     relations: HashMap<u32, Arc<Bound>>,
@@ -389,10 +391,21 @@ impl Intake {
                 rel.name
             );
         };
-        if target.primary_key.is_empty() {
+        let keyless = target.primary_key.is_empty();
+        if keyless && rel.replica_identity != b'f' {
             bail!(
-                "table {name} has no primary key on the target; replicated rows are matched by key: add a primary key on source and target"
+                "table {name} has no primary key on the target, and the source table {}.{} sends only key columns for updates and deletes (REPLICA IDENTITY {}): add a primary key on source and target, or run ALTER TABLE {0}.{1} REPLICA IDENTITY FULL on the source so rows can be matched by all their values",
+                rel.namespace,
+                rel.name,
+                match rel.replica_identity {
+                    b'n' => "NOTHING",
+                    b'i' => "USING INDEX",
+                    _ => "DEFAULT",
+                }
             );
+        }
+        if keyless {
+            info!(table = %name, "no primary key: rows are matched by all their values (REPLICA IDENTITY FULL) and applied in order");
         }
         let map: Vec<Option<usize>> =
             rel.columns.iter().map(|c| target.position(&c.name)).collect();
@@ -407,7 +420,7 @@ impl Intake {
         let key: Vec<usize> =
             target.primary_key.iter().filter_map(|k| target.position(k)).collect();
         debug!(relation = rel.id, target = %name, "bound relation");
-        let bound = Arc::new(Bound { target, map, key });
+        let bound = Arc::new(Bound { target, map, key, keyless });
         self.relations.insert(rel.id, Arc::clone(&bound));
         Ok(bound)
     }
@@ -435,6 +448,39 @@ impl Intake {
             (row, present)
         };
         match msg {
+            Message::Insert { relation, new } if bound(relation)?.keyless => {
+                let (row, present) = to_row(bound(relation)?, &new);
+                self.pending.push(Change::Insert { rel: relation, row, present });
+            }
+            Message::Update { relation, old, new } if bound(relation)?.keyless => {
+                let b = bound(relation)?;
+                let Some(old) = old else {
+                    bail!(
+                        "an update of keyless table {} came without its old row; set REPLICA IDENTITY FULL on the source table",
+                        b.target.name
+                    );
+                };
+                let (old_row, old_present) = to_row(b, &old);
+                let (mut row, mut present) = to_row(b, &new);
+                // Unchanged TOAST values of the new row are those of the old row.
+                for &i in &old_present {
+                    if !present.contains(&i) {
+                        row[i] = old_row[i].clone();
+                        present.push(i);
+                    }
+                }
+                present.sort_unstable();
+                self.pending.push(Change::DeleteRow {
+                    rel: relation,
+                    row: old_row,
+                    present: old_present,
+                });
+                self.pending.push(Change::Insert { rel: relation, row, present });
+            }
+            Message::Delete { relation, old } if bound(relation)?.keyless => {
+                let (row, present) = to_row(bound(relation)?, &old);
+                self.pending.push(Change::DeleteRow { rel: relation, row, present });
+            }
             Message::Insert { relation, new } => {
                 let b = bound(relation)?;
                 let (row, present) = to_row(b, &new);
@@ -528,6 +574,7 @@ impl Session {
             return Ok(());
         }
         let mut nets: HashMap<u32, RelNet> = HashMap::new();
+        let mut in_order: Vec<Change> = Vec::new();
         for c in changes {
             match c {
                 Change::Upsert { rel, row, present } => {
@@ -536,6 +583,9 @@ impl Session {
                     nets.entry(rel).or_default().upsert(key, row, &present);
                 }
                 Change::Delete { rel, key } => nets.entry(rel).or_default().delete(key),
+                keyless @ (Change::Insert { .. } | Change::DeleteRow { .. }) => {
+                    in_order.push(keyless)
+                }
                 Change::Truncate { .. } => {}
             }
         }
@@ -547,12 +597,86 @@ impl Session {
                 self.upsert(*rel, &present, &rows).await?;
             }
         }
+        // Keyless tables cannot be referenced by foreign keys: their changes go after the
+        // parents' upserts and before any parent's delete, in stream order.
+        self.apply_in_order(in_order).await?;
         for rel in order.iter().rev() {
             let keys = nets.get(rel).map(RelNet::deletes).unwrap_or_default();
             if !keys.is_empty() {
                 self.delete(*rel, &keys).await?;
             }
         }
+        Ok(())
+    }
+
+    /// Applies changes to keyless tables one by one, except that consecutive inserts into one
+    /// table with the same columns share a statement.
+    async fn apply_in_order(&mut self, changes: Vec<Change>) -> anyhow::Result<()> {
+        let mut run: Option<(u32, Vec<usize>, Vec<Values>)> = None;
+        for c in changes {
+            match c {
+                Change::Insert { rel, row, present } => match &mut run {
+                    Some((r, p, rows)) if *r == rel && *p == present => rows.push(row),
+                    _ => {
+                        if let Some((r, p, rows)) = run.take() {
+                            self.insert(r, &p, &rows).await?;
+                        }
+                        run = Some((rel, present, vec![row]));
+                    }
+                },
+                Change::DeleteRow { rel, row, present } => {
+                    if let Some((r, p, rows)) = run.take() {
+                        self.insert(r, &p, &rows).await?;
+                    }
+                    self.delete_row(rel, &row, &present).await?;
+                }
+                _ => {}
+            }
+        }
+        if let Some((r, p, rows)) = run.take() {
+            self.insert(r, &p, &rows).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert(&mut self, rel: u32, present: &[usize], rows: &[Values]) -> anyhow::Result<()> {
+        let b = self.relations.get(&rel).context("relation")?;
+        let sql = insert_sql(&b.target, present, self.dialect);
+        let table = b.target.name.clone();
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for &col in present {
+            let values: Vec<Option<String>> = rows.iter().map(|r| r[col].clone()).collect();
+            q = q.bind(values);
+        }
+        q.execute(&mut **self.tx().await?)
+            .await
+            .with_context(|| format!("inserting into {table}"))?;
+        self.applied.per_table.entry(table.to_string()).or_default().0 += rows.len() as u64;
+        Ok(())
+    }
+
+    async fn delete_row(
+        &mut self,
+        rel: u32,
+        row: &Values,
+        present: &[usize],
+    ) -> anyhow::Result<()> {
+        let b = self.relations.get(&rel).context("relation")?;
+        let sql = delete_one_sql(&b.target, present, self.dialect);
+        let table = b.target.name.clone();
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for &col in present {
+            q = q.bind(row[col].clone());
+        }
+        let n = q
+            .execute(&mut **self.tx().await?)
+            .await
+            .with_context(|| format!("deleting a row from {table}"))?
+            .rows_affected();
+        if n == 0 {
+            warn!(table = %table, "a deleted or updated source row was not on the target (keyless table): nothing to remove");
+        }
+        self.applied.per_table.entry(table.to_string()).or_default().1 += n;
         Ok(())
     }
 
@@ -608,17 +732,9 @@ impl Session {
             return Ok(None);
         }
         let started = self.tx_started;
-        let memo = memo_table(&self.cfg);
         let key = memo_key(&self.cfg);
-        let sql = format!(
-            "INSERT INTO {memo} (key, value, updated_at) VALUES ($1, $2, now()) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(key)
-            .bind(end.to_string().into_bytes())
-            .execute(&mut **self.tx().await?)
-            .await
-            .context("writing the checkpoint")?;
+        let lease = Arc::clone(&self.lease);
+        lease.checkpoint(&mut **self.tx().await?, &key, end.to_string().as_bytes()).await?;
         let tx = self.tx.take().context("target transaction")?;
         tx.commit().await.context("committing on the target")?;
         let took = started.elapsed();
@@ -673,13 +789,46 @@ pub async fn run(cfg: PglogicalConfig, stop: watch::Receiver<bool>) -> anyhow::R
         TargetDialect::Postgres
     };
     let source = molt_source_pg::connect(&cfg.source, 1).await.context("--sourceConn")?;
+    let staging = Staging::new(&cfg.staging_schema);
+    staging.prepare(&target, cfg.staging_create).await?;
+    let lease_name = format!("pglogical-{}", cfg.slot);
+    let lease = match Lease::acquire(
+        &target,
+        &staging,
+        &lease_name,
+        cfg.lease_duration,
+        stop.clone(),
+    )
+    .await
+    {
+        Ok(l) => Arc::new(l),
+        Err(StageError::Stopped { .. }) => {
+            info!("Server shutdown complete");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (lost_tx, mut lost_rx) = watch::channel(None::<String>);
+    let renewer = tokio::spawn(renew_lease(Arc::clone(&lease), target.clone(), lost_tx));
     let mut backoff = cfg.retry_initial_backoff;
     let mut failures = 0u32;
-    loop {
-        check_source(&source, &cfg).await?;
-        let checkpoint = prepare_staging(&target, &cfg).await?;
-        match session(&cfg, dialect, target.clone(), checkpoint, stop.clone()).await {
-            Ok(Ended::Shutdown) => break,
+    let outcome = loop {
+        if let Err(e) = check_source(&source, &cfg).await {
+            break Err(e);
+        }
+        let checkpoint = match saved_lsn(&target, &staging, &cfg).await {
+            Ok(c) => c,
+            Err(e) => break Err(e),
+        };
+        let attempt = tokio::select! {
+            r = session(&cfg, dialect, target.clone(), Arc::clone(&lease), checkpoint, stop.clone()) => r,
+            why = lost_rx.wait_for(Option::is_some) => {
+                let why = why.map(|w| w.clone().unwrap_or_default()).unwrap_or_default();
+                Err(anyhow::anyhow!(why))
+            }
+        };
+        match attempt {
+            Ok(Ended::Shutdown) => break Ok(()),
             Err(e) if failures < cfg.max_retries && is_transient(&e) => {
                 failures += 1;
                 warn!(error = %molt_cli::error_chain(&e), attempt = failures, "warning during tryCommit: restarting from the checkpoint");
@@ -688,15 +837,38 @@ pub async fn run(cfg: PglogicalConfig, stop: watch::Receiver<bool>) -> anyhow::R
                 backoff = (backoff * 2).min(cfg.retry_max_backoff);
             }
             Err(e) if failures >= cfg.max_retries && is_transient(&e) => {
-                return Err(
+                break Err(
                     e.context(format!("maximum number of retries ({}) exceeded", cfg.max_retries))
                 );
             }
-            Err(e) => return Err(e),
+            Err(e) => break Err(e),
         }
+    };
+    renewer.abort();
+    if let Err(e) = lease.release(&target).await {
+        warn!(error = %e, "could not release the staging lease; a successor on another host waits for it to expire");
     }
+    outcome?;
     info!("Server shutdown complete");
     Ok(())
+}
+
+/// Renews the lease until aborted; reports a lost lease (another instance took it).
+async fn renew_lease(lease: Arc<Lease>, pool: PgPool, lost: watch::Sender<Option<String>>) {
+    loop {
+        tokio::time::sleep(lease.renew_every()).await;
+        match lease.renew(&pool).await {
+            Ok(()) => {}
+            Err(e @ StageError::LeaseLost { .. }) => {
+                let _ = lost.send(Some(e.to_string()));
+                return;
+            }
+            // The apply loop notices a lost target too; the fence guards the checkpoint.
+            Err(e) => {
+                warn!(error = %molt_cli::error_chain(&e.into()), "renewing the staging lease failed; retrying")
+            }
+        }
+    }
 }
 
 fn is_transient(e: &anyhow::Error) -> bool {
@@ -724,6 +896,9 @@ fn is_transient(e: &anyhow::Error) -> bool {
                 }
                 _ => false,
             };
+        }
+        if c.downcast_ref::<StageError>().is_some_and(StageError::is_transient) {
+            return true;
         }
         c.downcast_ref::<pgwire_replication::PgWireError>().is_some_and(|p| !p.is_server())
     })
@@ -781,6 +956,7 @@ async fn session(
     cfg: &PglogicalConfig,
     dialect: TargetDialect,
     target: PgPool,
+    lease: Arc<Lease>,
     checkpoint: Option<PgLsn>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Ended> {
@@ -800,6 +976,7 @@ async fn session(
     let fk_parents = load_fk_parents(&target, &cfg.target_schema).await?;
     let applier = Session {
         cfg: Arc::clone(&cfg),
+        lease,
         dialect,
         target: target.clone(),
         relations: HashMap::new(),

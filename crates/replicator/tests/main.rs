@@ -9,6 +9,9 @@ use molt_testkit::sql::{exec, rows, scalar};
 use molt_testkit::{EVERY_PG_TYPE, EVERY_PG_TYPE_TABLES, TestDb, testbed};
 use sqlx::{Connection as _, PgConnection};
 
+mod keyless;
+mod lease;
+
 /// Source and target with `ddl` on both, a publication for all tables and a pgoutput slot.
 async fn setup(ddl: &str) -> (TestDb, TestDb, String) {
     let src = testbed().fresh_pg_source().await;
