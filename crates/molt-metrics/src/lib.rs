@@ -81,6 +81,8 @@ pub mod replicator {
     pub const APPLY_DELETES_TOTAL: &str = "apply_deletes_total";
     /// Apply errors.
     pub const APPLY_ERRORS_TOTAL: &str = "apply_errors_total";
+    /// Rows the target refused, set aside in the dead-letter table.
+    pub const APPLY_DEAD_LETTERS_TOTAL: &str = "apply_dead_letters_total";
     /// Apply conflicts.
     pub const APPLY_CONFLICTS_TOTAL: &str = "apply_conflicts_total";
     /// Apply duration.

@@ -142,6 +142,26 @@ pub fn delete_sql(t: &ApplyTable, dialect: TargetDialect) -> String {
     )
 }
 
+/// Creates the dead-letter table (`--dlqTableName`) if missing: one row per row the target
+/// refused, with the statement's operation, the row's columns as JSON text values, and why.
+pub fn dlq_ddl(dlq: &TableName) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), \
+         dlq_time timestamptz NOT NULL DEFAULT now(), after_lsn text NOT NULL, table_name text NOT NULL, \
+         operation text NOT NULL, data jsonb NOT NULL, error text NOT NULL, sql_state text NOT NULL)",
+        dlq.quoted()
+    )
+}
+
+/// Inserts one dead letter: `$1` position the batch started after, `$2` table, `$3`
+/// operation, `$4` row as JSON text, `$5` error, `$6` SQLSTATE.
+pub fn dlq_insert_sql(dlq: &TableName) -> String {
+    format!(
+        "INSERT INTO {} (after_lsn, table_name, operation, data, error, sql_state) VALUES ($1, $2, $3, $4::jsonb, $5, $6)",
+        dlq.quoted()
+    )
+}
+
 /// Keeps, for every key, only the last of `rows` (in order of last appearance), so that one
 /// statement never touches a row twice.
 pub fn collapse<R>(rows: Vec<R>, key: impl Fn(&R) -> Vec<Option<String>>) -> Vec<R> {

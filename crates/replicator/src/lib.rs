@@ -92,7 +92,8 @@ pub struct CommonArgs {
     /// Target schema refresh period (0 disables).
     #[arg(long = "schemaRefresh", default_value = "1m0s", value_parser = parse_duration)]
     pub schema_refresh: Duration,
-    /// Dead-letter table in the target schema.
+    /// Table in the target schema for rows the target refuses (empty: such a row stops
+    /// replication instead).
     #[arg(long = "dlqTableName", default_value = "replicator_dlq")]
     pub dlq_table_name: String,
     /// Address of /_/varz and /_/healthz (off when empty).
@@ -241,6 +242,7 @@ pub fn pglogical_config(a: &PglogicalArgs) -> anyhow::Result<pglogical::Pglogica
             .unwrap_or(usize::MAX)
             .clamp(64, 65_536),
         lease_duration: pglogical::LEASE_DURATION,
+        dlq_table: Some(c.dlq_table_name.clone()).filter(|t| !t.is_empty()),
     })
 }
 

@@ -24,11 +24,14 @@ use molt_cursor::PgLsn;
 use molt_schema::{TableName, TargetDialect};
 use molt_source_pg::decode::{self, Datum, Message, Relation};
 use molt_stage::{Lease, StageError, Staging};
-use molt_target::apply::{ApplyTable, delete_one_sql, delete_sql, insert_sql, upsert_sql};
+use molt_target::apply::{
+    ApplyTable, delete_one_sql, delete_sql, dlq_ddl, dlq_insert_sql, insert_sql, upsert_sql,
+};
 use pgwire_replication::{Lsn, ReplicationClient, ReplicationEvent};
 use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
@@ -68,6 +71,9 @@ pub struct PglogicalConfig {
     pub queue_size: usize,
     /// How long the staging lease lasts without renewal.
     pub lease_duration: Duration,
+    /// Table in the target schema for rows the target refuses (None: such a row stops
+    /// replication).
+    pub dlq_table: Option<String>,
 }
 
 fn memo_key(cfg: &PglogicalConfig) -> String {
@@ -209,6 +215,57 @@ enum Change {
     },
 }
 
+/// One statement of a batch, over many rows.
+enum Stmt {
+    /// Upsert of rows covering these columns.
+    Upsert(Vec<usize>),
+    /// Delete by primary key (rows are keys).
+    Delete,
+    /// Insert into a keyless table.
+    Insert(Vec<usize>),
+    /// Delete of one keyless row matched by these columns.
+    DeleteRow(Vec<usize>),
+}
+
+impl Stmt {
+    fn operation(&self) -> &'static str {
+        match self {
+            Self::Upsert(_) => "upsert",
+            Self::Insert(_) => "insert",
+            Self::Delete | Self::DeleteRow(_) => "delete",
+        }
+    }
+}
+
+/// The SQLSTATE of the first database error in the chain.
+fn sql_state(e: &anyhow::Error) -> Option<String> {
+    e.chain().find_map(|c| match c.downcast_ref::<sqlx::Error>() {
+        Some(sqlx::Error::Database(db)) => db.code().map(|c| c.into_owned()),
+        _ => None,
+    })
+}
+
+/// Whether the target refused the data itself (classes 22 data exception and 23 integrity
+/// violation): retrying cannot help, setting the row aside can.
+fn is_row_error(e: &anyhow::Error) -> bool {
+    sql_state(e).is_some_and(|c| c.starts_with("22") || c.starts_with("23"))
+}
+
+/// A row as a JSON object of text values (NULL as null).
+fn dlq_row_json(columns: &[&str], values: &[&Option<String>]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = columns
+        .iter()
+        .zip(values)
+        .map(|(c, v)| {
+            let v = v
+                .as_ref()
+                .map_or(serde_json::Value::Null, |t| serde_json::Value::String(t.clone()));
+            ((*c).to_owned(), v)
+        })
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
 /// Column values of one row, as text (`None` is SQL NULL).
 type Values = Vec<Option<String>>;
 
@@ -347,6 +404,11 @@ struct Session {
     checkpoint: Option<PgLsn>,
     last_commit_end: Option<PgLsn>,
     last_commit_time: i64,
+    /// Replaying what the target refused: statements run under savepoints and refused rows
+    /// go to the dead-letter table, until a checkpoint reaches this position.
+    careful_until: Option<PgLsn>,
+    /// The dead-letter table exists (created on first use).
+    dlq_ready: bool,
 }
 
 /// The receive side of a session: decodes the stream into changes and batches.
@@ -639,20 +701,12 @@ impl Session {
         Ok(())
     }
 
+    fn depth_of(&self, rel: u32) -> usize {
+        self.relations.get(&rel).map_or(0, |b| fk_depth(&self.fk_parents, &b.target.name.table, 0))
+    }
+
     async fn insert(&mut self, rel: u32, present: &[usize], rows: &[Values]) -> anyhow::Result<()> {
-        let b = self.relations.get(&rel).context("relation")?;
-        let sql = insert_sql(&b.target, present, self.dialect);
-        let table = b.target.name.clone();
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for &col in present {
-            let values: Vec<Option<String>> = rows.iter().map(|r| r[col].clone()).collect();
-            q = q.bind(values);
-        }
-        q.execute(&mut **self.tx().await?)
-            .await
-            .with_context(|| format!("inserting into {table}"))?;
-        self.applied.per_table.entry(table.to_string()).or_default().0 += rows.len() as u64;
-        Ok(())
+        self.write(rel, &Stmt::Insert(present.to_vec()), rows).await
     }
 
     async fn delete_row(
@@ -661,66 +715,151 @@ impl Session {
         row: &Values,
         present: &[usize],
     ) -> anyhow::Result<()> {
+        self.write(rel, &Stmt::DeleteRow(present.to_vec()), std::slice::from_ref(row)).await
+    }
+
+    async fn upsert(&mut self, rel: u32, present: &[usize], rows: &[Values]) -> anyhow::Result<()> {
+        self.write(rel, &Stmt::Upsert(present.to_vec()), rows).await
+    }
+
+    async fn delete(&mut self, rel: u32, keys: &[Values]) -> anyhow::Result<()> {
+        self.write(rel, &Stmt::Delete, keys).await
+    }
+
+    /// Runs one statement over `rows`. In careful mode (replaying a batch the target refused)
+    /// the statement runs under a savepoint, and if the target refuses it, row by row, setting
+    /// each refused row aside in the dead-letter table.
+    async fn write(&mut self, rel: u32, stmt: &Stmt, rows: &[Values]) -> anyhow::Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if self.careful_until.is_none() {
+            return self.run_stmt(rel, stmt, rows).await;
+        }
+        self.savepoint("SAVEPOINT molt_stmt").await?;
+        match self.run_stmt(rel, stmt, rows).await {
+            Ok(()) => return self.savepoint("RELEASE SAVEPOINT molt_stmt").await,
+            Err(e) if is_row_error(&e) => {
+                self.savepoint("ROLLBACK TO SAVEPOINT molt_stmt").await?;
+            }
+            Err(e) => return Err(e),
+        }
+        for row in rows {
+            self.savepoint("SAVEPOINT molt_row").await?;
+            match self.run_stmt(rel, stmt, std::slice::from_ref(row)).await {
+                Ok(()) => self.savepoint("RELEASE SAVEPOINT molt_row").await?,
+                Err(e) if is_row_error(&e) => {
+                    self.savepoint("ROLLBACK TO SAVEPOINT molt_row").await?;
+                    self.dead_letter(rel, stmt, row, &e).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.savepoint("RELEASE SAVEPOINT molt_stmt").await
+    }
+
+    async fn savepoint(&mut self, sql: &'static str) -> anyhow::Result<()> {
+        sqlx::raw_sql(sql)
+            .execute(&mut **self.tx().await?)
+            .await
+            .with_context(|| sql.to_owned())?;
+        Ok(())
+    }
+
+    /// Records a row the target refused in `--dlqTableName`, in the open transaction (so it
+    /// commits exactly once, with the checkpoint).
+    async fn dead_letter(
+        &mut self,
+        rel: u32,
+        stmt: &Stmt,
+        row: &Values,
+        err: &anyhow::Error,
+    ) -> anyhow::Result<()> {
+        let dlq = self.cfg.dlq_table.clone().context("dead-letter table")?;
+        let b = Arc::clone(self.relations.get(&rel).context("relation")?);
+        let dlq_name = TableName::new(self.cfg.target_schema.clone(), dlq);
+        if !self.dlq_ready {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(dlq_ddl(&dlq_name)))
+                .execute(&mut **self.tx().await?)
+                .await
+                .with_context(|| format!("creating the dead-letter table {dlq_name}"))?;
+            self.dlq_ready = true;
+        }
+        let columns: Vec<&str> = match stmt {
+            Stmt::Delete => b.target.primary_key.iter().map(String::as_str).collect(),
+            Stmt::Upsert(p) | Stmt::Insert(p) | Stmt::DeleteRow(p) => {
+                p.iter().filter_map(|&i| b.target.columns.get(i)).map(|(c, _)| c.as_str()).collect()
+            }
+        };
+        let values: Vec<&Option<String>> = match stmt {
+            Stmt::Delete => row.iter().collect(),
+            Stmt::Upsert(p) | Stmt::Insert(p) | Stmt::DeleteRow(p) => {
+                p.iter().filter_map(|&i| row.get(i)).collect()
+            }
+        };
+        let data = dlq_row_json(&columns, &values);
+        let code = sql_state(err).unwrap_or_default();
+        let message = molt_cli::error_chain(err);
+        sqlx::query(sqlx::AssertSqlSafe(dlq_insert_sql(&dlq_name)))
+            .bind(self.checkpoint.map(|c| c.to_string()).unwrap_or_default())
+            .bind(b.target.name.to_string())
+            .bind(stmt.operation())
+            .bind(data)
+            .bind(&message)
+            .bind(&code)
+            .execute(&mut **self.tx().await?)
+            .await
+            .with_context(|| format!("writing to the dead-letter table {dlq_name}"))?;
+        metrics::counter!(molt_metrics::replicator::APPLY_DEAD_LETTERS_TOTAL, "table" => b.target.name.to_string()).increment(1);
+        warn!(table = %b.target.name, operation = stmt.operation(), sql_state = %code, error = %message, dlq = %dlq_name, "the target refused a row: set aside in the dead-letter table");
+        Ok(())
+    }
+
+    async fn run_stmt(&mut self, rel: u32, stmt: &Stmt, rows: &[Values]) -> anyhow::Result<()> {
         let b = self.relations.get(&rel).context("relation")?;
-        let sql = delete_one_sql(&b.target, present, self.dialect);
-        let table = b.target.name.clone();
+        let t = &b.target;
+        let (sql, what) = match stmt {
+            Stmt::Upsert(p) => (upsert_sql(t, p, self.dialect), "upserting into"),
+            Stmt::Insert(p) => (insert_sql(t, p, self.dialect), "inserting into"),
+            Stmt::Delete => (delete_sql(t, self.dialect), "deleting from"),
+            Stmt::DeleteRow(p) => (delete_one_sql(t, p, self.dialect), "deleting a row from"),
+        };
+        let table = t.name.clone();
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for &col in present {
-            q = q.bind(row[col].clone());
+        match stmt {
+            Stmt::Upsert(p) | Stmt::Insert(p) => {
+                for &col in p {
+                    q = q.bind(rows.iter().map(|r| r[col].clone()).collect::<Vec<_>>());
+                }
+            }
+            Stmt::Delete => {
+                for k in 0..b.key.len() {
+                    q = q.bind(rows.iter().map(|key| key[k].clone()).collect::<Vec<_>>());
+                }
+            }
+            Stmt::DeleteRow(p) => {
+                let row = rows.first().context("a row to delete")?;
+                for &col in p {
+                    q = q.bind(row[col].clone());
+                }
+            }
         }
         let n = q
             .execute(&mut **self.tx().await?)
             .await
-            .with_context(|| format!("deleting a row from {table}"))?
+            .with_context(|| format!("{what} {table}"))?
             .rows_affected();
-        if n == 0 {
-            warn!(table = %table, "a deleted or updated source row was not on the target (keyless table): nothing to remove");
+        let counts = self.applied.per_table.entry(table.to_string()).or_default();
+        match stmt {
+            Stmt::Upsert(_) | Stmt::Insert(_) => counts.0 += rows.len() as u64,
+            Stmt::Delete => counts.1 += rows.len() as u64,
+            Stmt::DeleteRow(_) => {
+                counts.1 += n;
+                if n == 0 {
+                    warn!(table = %table, "a deleted or updated source row was not on the target (keyless table): nothing to remove");
+                }
+            }
         }
-        self.applied.per_table.entry(table.to_string()).or_default().1 += n;
-        Ok(())
-    }
-
-    fn depth_of(&self, rel: u32) -> usize {
-        self.relations.get(&rel).map_or(0, |b| fk_depth(&self.fk_parents, &b.target.name.table, 0))
-    }
-
-    async fn upsert(
-        &mut self,
-        rel: u32,
-        present: &[usize],
-        rows: &[Vec<Option<String>>],
-    ) -> anyhow::Result<()> {
-        let b = self.relations.get(&rel).context("relation")?;
-        let sql = upsert_sql(&b.target, present, self.dialect);
-        let table = b.target.name.clone();
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for &col in present {
-            let values: Vec<Option<String>> = rows.iter().map(|r| r[col].clone()).collect();
-            q = q.bind(values);
-        }
-        q.execute(&mut **self.tx().await?)
-            .await
-            .with_context(|| format!("upserting into {table}"))?;
-        let e = self.applied.per_table.entry(table.to_string()).or_default();
-        e.0 += rows.len() as u64;
-        Ok(())
-    }
-
-    async fn delete(&mut self, rel: u32, keys: &[Vec<Option<String>>]) -> anyhow::Result<()> {
-        let b = self.relations.get(&rel).context("relation")?;
-        let sql = delete_sql(&b.target, self.dialect);
-        let table = b.target.name.clone();
-        let width = b.key.len();
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for k in 0..width {
-            let values: Vec<Option<String>> = keys.iter().map(|key| key[k].clone()).collect();
-            q = q.bind(values);
-        }
-        q.execute(&mut **self.tx().await?)
-            .await
-            .with_context(|| format!("deleting from {table}"))?;
-        let e = self.applied.per_table.entry(table.to_string()).or_default();
-        e.1 += keys.len() as u64;
         Ok(())
     }
 
@@ -756,6 +895,10 @@ impl Session {
         metrics::gauge!(molt_metrics::replicator::CORE_SOURCE_LAG_SECONDS).set(lag);
         metrics::counter!(molt_metrics::replicator::CORE_FLUSH_COUNT).increment(1);
         self.checkpoint = Some(end);
+        if self.careful_until.is_some_and(|until| end >= until) {
+            info!("the refused batch is applied; back to full-speed batches");
+            self.careful_until = None;
+        }
         Ok(Some(end))
     }
 }
@@ -812,6 +955,10 @@ pub async fn run(cfg: PglogicalConfig, stop: watch::Receiver<bool>) -> anyhow::R
     let renewer = tokio::spawn(renew_lease(Arc::clone(&lease), target.clone(), lost_tx));
     let mut backoff = cfg.retry_initial_backoff;
     let mut failures = 0u32;
+    let received = Arc::new(AtomicU64::new(0));
+    // Dead-letter replay: from which checkpoint, up to which source position.
+    let mut careful_from: Option<Option<PgLsn>> = None;
+    let mut careful_until: Option<PgLsn> = None;
     let outcome = loop {
         if let Err(e) = check_source(&source, &cfg).await {
             break Err(e);
@@ -821,7 +968,7 @@ pub async fn run(cfg: PglogicalConfig, stop: watch::Receiver<bool>) -> anyhow::R
             Err(e) => break Err(e),
         };
         let attempt = tokio::select! {
-            r = session(&cfg, dialect, target.clone(), Arc::clone(&lease), checkpoint, stop.clone()) => r,
+            r = session(&cfg, dialect, target.clone(), Arc::clone(&lease), checkpoint, careful_until, Arc::clone(&received), stop.clone()) => r,
             why = lost_rx.wait_for(Option::is_some) => {
                 let why = why.map(|w| w.clone().unwrap_or_default()).unwrap_or_default();
                 Err(anyhow::anyhow!(why))
@@ -829,6 +976,25 @@ pub async fn run(cfg: PglogicalConfig, stop: watch::Receiver<bool>) -> anyhow::R
         };
         match attempt {
             Ok(Ended::Shutdown) => break Ok(()),
+            Err(e) if is_row_error(&e) => {
+                if cfg.dlq_table.is_none() {
+                    let code = sql_state(&e).unwrap_or_default();
+                    break Err(e.context(format!("the target refused a row (SQLSTATE {code}): fix the data or the target table, or pass --dlqTableName to set refused rows aside and go on")));
+                }
+                // The session may have committed since it started: compare with the position
+                // saved now, so only a replay that made no progress at all gives up.
+                let now = match saved_lsn(&target, &staging, &cfg).await {
+                    Ok(now) => now,
+                    Err(read) => break Err(read),
+                };
+                if careful_from == Some(now) {
+                    break Err(e.context("the target refused a row even when applied alone, and it could not be set aside in the dead-letter table"));
+                }
+                careful_from = Some(now);
+                careful_until = Some(PgLsn::new(received.load(Ordering::Relaxed)));
+                warn!(error = %molt_cli::error_chain(&e), "the target refused a row: replaying from the checkpoint, setting refused rows aside in the dead-letter table");
+                metrics::counter!(molt_metrics::replicator::APPLY_ERRORS_TOTAL).increment(1);
+            }
             Err(e) if failures < cfg.max_retries && is_transient(&e) => {
                 failures += 1;
                 warn!(error = %molt_cli::error_chain(&e), attempt = failures, "warning during tryCommit: restarting from the checkpoint");
@@ -958,6 +1124,8 @@ async fn session(
     target: PgPool,
     lease: Arc<Lease>,
     checkpoint: Option<PgLsn>,
+    careful_until: Option<PgLsn>,
+    received: Arc<AtomicU64>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Ended> {
     let start = checkpoint.map_or(Lsn::ZERO, |c| Lsn::from_u64(c.raw()));
@@ -988,6 +1156,8 @@ async fn session(
         checkpoint,
         last_commit_end: None,
         last_commit_time: 0,
+        careful_until,
+        dlq_ready: false,
     };
     // Two messages in flight: the next batch decodes while the last one applies.
     let (apply_tx, apply_rx) = mpsc::channel::<ApplyMsg>(2);
@@ -1098,6 +1268,7 @@ async fn session(
             }
             ReplicationEvent::Commit { end_lsn, commit_time_micros, .. } => {
                 s.in_txn = false;
+                received.fetch_max(end_lsn.as_u64(), Ordering::Relaxed);
                 if s.skip_txn {
                     s.skip_txn = false;
                     continue;

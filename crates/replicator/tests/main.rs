@@ -9,6 +9,7 @@ use molt_testkit::sql::{exec, rows, scalar};
 use molt_testkit::{EVERY_PG_TYPE, EVERY_PG_TYPE_TABLES, TestDb, testbed};
 use sqlx::{Connection as _, PgConnection};
 
+mod dlq;
 mod keyless;
 mod lease;
 
