@@ -557,6 +557,10 @@ pub fn replicator(root: &Path, bed: &Testbed) -> anyhow::Result<()> {
             "--stagingSchema",
             stage,
         ])
+        // Drain time is read off the slot's confirmed position, which moves when status is
+        // sent: at the default 5 s interval that would add up to 5 s to a drain of a few
+        // seconds (the native apply worker reports as soon as it is idle).
+        .args(["--standbyTimeout", "100ms"])
         .args(["--stagingCreateSchema", "--flushSize", "10000", "--logDestination"])
         .arg(root.join("target/bench/replicator.log"))
         .spawn()?;

@@ -243,6 +243,7 @@ pub fn pglogical_config(a: &PglogicalArgs) -> anyhow::Result<pglogical::Pglogica
             .clamp(64, 65_536),
         lease_duration: pglogical::LEASE_DURATION,
         dlq_table: Some(c.dlq_table_name.clone()).filter(|t| !t.is_empty()),
+        schema_refresh: c.schema_refresh,
     })
 }
 

@@ -74,6 +74,9 @@ pub struct PglogicalConfig {
     /// Table in the target schema for rows the target refuses (None: such a row stops
     /// replication).
     pub dlq_table: Option<String>,
+    /// How often target table definitions are re-read (zero: only when the source describes
+    /// a relation anew).
+    pub schema_refresh: Duration,
 }
 
 fn memo_key(cfg: &PglogicalConfig) -> String {
@@ -416,6 +419,8 @@ struct Intake {
     cfg: Arc<PglogicalConfig>,
     target: PgPool,
     relations: HashMap<u32, Arc<Bound>>,
+    /// The source's description of each relation, to rebind on `--schemaRefresh`.
+    known: HashMap<u32, Relation>,
     pending: Vec<Change>,
     in_txn: bool,
     skip_txn: bool,
@@ -434,6 +439,8 @@ enum ApplyMsg {
     Changes(Vec<Change>),
     /// Commit the target transaction, with the checkpoint at this source commit.
     Commit { end: PgLsn, commit_time: i64 },
+    /// The target's foreign keys, re-read.
+    Parents(HashMap<String, Vec<String>>),
 }
 
 /// How long the stream must pause before a batch of committed source transactions commits on
@@ -484,7 +491,26 @@ impl Intake {
         debug!(relation = rel.id, target = %name, "bound relation");
         let bound = Arc::new(Bound { target, map, key, keyless });
         self.relations.insert(rel.id, Arc::clone(&bound));
+        self.known.insert(rel.id, rel);
         Ok(bound)
+    }
+
+    /// Re-reads the target definitions of every relation seen so far (`--schemaRefresh`);
+    /// returns the bindings that changed.
+    async fn refresh(&mut self) -> anyhow::Result<Vec<(u32, Arc<Bound>)>> {
+        let mut changed = Vec::new();
+        let known: Vec<Relation> = self.known.values().cloned().collect();
+        for rel in known {
+            let name = TableName::new(self.cfg.target_schema.clone(), rel.name.clone());
+            let now = load_apply_table(&self.target, &name).await?;
+            let same = self.relations.get(&rel.id).is_some_and(|b| now.as_ref() == Some(&b.target));
+            if !same {
+                info!(table = %name, "target table definition changed: rebinding");
+                let id = rel.id;
+                changed.push((id, self.bind(rel).await?));
+            }
+        }
+        Ok(changed)
     }
 
     fn change(&mut self, msg: Message) -> anyhow::Result<()> {
@@ -968,7 +994,7 @@ pub async fn run(cfg: PglogicalConfig, stop: watch::Receiver<bool>) -> anyhow::R
             Err(e) => break Err(e),
         };
         let attempt = tokio::select! {
-            r = session(&cfg, dialect, target.clone(), Arc::clone(&lease), checkpoint, careful_until, Arc::clone(&received), stop.clone()) => r,
+            r = session(&cfg, dialect, target.clone(), SessionStart { lease: Arc::clone(&lease), checkpoint, careful_until, received: Arc::clone(&received) }, stop.clone()) => r,
             why = lost_rx.wait_for(Option::is_some) => {
                 let why = why.map(|w| w.clone().unwrap_or_default()).unwrap_or_default();
                 Err(anyhow::anyhow!(why))
@@ -1082,6 +1108,7 @@ async fn apply_loop(
             ApplyMsg::Bind(rel, bound) => {
                 s.relations.insert(rel, bound);
             }
+            ApplyMsg::Parents(parents) => s.fk_parents = parents,
             ApplyMsg::Changes(changes) => {
                 s.pending = changes;
                 s.flush_pending().await?;
@@ -1118,16 +1145,25 @@ impl Intake {
     }
 }
 
+/// Where a session starts and what it shares with the run that restarts it.
+struct SessionStart {
+    lease: Arc<Lease>,
+    /// The saved position (transactions ending at or before it are skipped).
+    checkpoint: Option<PgLsn>,
+    /// Replay in careful (dead-letter) mode up to this position.
+    careful_until: Option<PgLsn>,
+    /// Highest source commit received, across sessions.
+    received: Arc<AtomicU64>,
+}
+
 async fn session(
     cfg: &PglogicalConfig,
     dialect: TargetDialect,
     target: PgPool,
-    lease: Arc<Lease>,
-    checkpoint: Option<PgLsn>,
-    careful_until: Option<PgLsn>,
-    received: Arc<AtomicU64>,
+    start_at: SessionStart,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Ended> {
+    let SessionStart { lease, checkpoint, careful_until, received } = start_at;
     let start = checkpoint.map_or(Lsn::ZERO, |c| Lsn::from_u64(c.raw()));
     let rcfg =
         molt_source_pg::snapshot::replication_config(&cfg.source, &cfg.slot, &cfg.publication)?
@@ -1167,6 +1203,7 @@ async fn session(
         cfg: Arc::clone(&cfg),
         target,
         relations: HashMap::new(),
+        known: HashMap::new(),
         pending: Vec::new(),
         in_txn: false,
         skip_txn: false,
@@ -1180,6 +1217,10 @@ async fn session(
     let mut commit_due: Option<tokio::time::Instant> = None;
     let mut last_progress_log = Instant::now();
     let mut stopping = *stop.borrow();
+    let refresh_every = cfg.schema_refresh;
+    let next_refresh =
+        || (!refresh_every.is_zero()).then(|| tokio::time::Instant::now() + refresh_every);
+    let mut refresh_due = next_refresh();
     loop {
         if stopping && !s.in_txn {
             if let Some((end, _)) = s.unsent_commit {
@@ -1224,6 +1265,18 @@ async fn session(
             }
             changed = stop.changed() => {
                 stopping = changed.is_err() || *stop.borrow();
+                continue;
+            }
+            _ = sleep_until(refresh_due) => {
+                refresh_due = next_refresh();
+                let rebound = s.refresh().await?;
+                let parents = load_fk_parents(&s.target, &cfg.target_schema).await?;
+                // Changes decoded under the old definitions go first.
+                s.send(&apply_tx, false).await?;
+                for (id, bound) in rebound {
+                    apply_tx.send(ApplyMsg::Bind(id, bound)).await.map_err(|_| anyhow::anyhow!("the applier stopped"))?;
+                }
+                apply_tx.send(ApplyMsg::Parents(parents)).await.map_err(|_| anyhow::anyhow!("the applier stopped"))?;
                 continue;
             }
         };

@@ -1,17 +1,10 @@
 //! Rows the target refuses: set aside in the dead-letter table exactly once while everything
 //! else applies, or (with `--dlqTableName ""`) a stop that says what to fix.
 
-use clap::Parser as _;
-use molt_replicator::{Command, ReplicatorArgs, pglogical};
+use molt_replicator::pglogical;
 use molt_testkit::sql::{exec, rows, scalar};
 
-use super::{args, setup, source_end, wait_applied};
-
-fn config_with(argv: Vec<String>) -> pglogical::PglogicalConfig {
-    let a = ReplicatorArgs::try_parse_from(argv).unwrap();
-    let Command::Pglogical(p) = a.command else { panic!("pglogical") };
-    molt_replicator::pglogical_config(&p).unwrap()
-}
+use super::{args, config_with, setup, source_end, wait_applied};
 
 const DDL: &str = "CREATE TABLE t (id int4 PRIMARY KEY, v int4, w text);";
 

@@ -12,6 +12,7 @@ use sqlx::{Connection as _, PgConnection};
 mod dlq;
 mod keyless;
 mod lease;
+mod schema;
 
 /// Source and target with `ddl` on both, a publication for all tables and a pgoutput slot.
 async fn setup(ddl: &str) -> (TestDb, TestDb, String) {
@@ -54,7 +55,12 @@ fn args(src: &TestDb, dst: &TestDb, slot: &str) -> Vec<String> {
 }
 
 fn config(src: &TestDb, dst: &TestDb, slot: &str) -> pglogical::PglogicalConfig {
-    let a = ReplicatorArgs::try_parse_from(args(src, dst, slot)).unwrap();
+    config_with(args(src, dst, slot))
+}
+
+/// The engine's configuration from a full command line.
+fn config_with(argv: Vec<String>) -> pglogical::PglogicalConfig {
+    let a = ReplicatorArgs::try_parse_from(argv).unwrap();
     let Command::Pglogical(p) = a.command else { panic!("pglogical") };
     molt_replicator::pglogical_config(&p).unwrap()
 }
