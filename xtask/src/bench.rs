@@ -538,6 +538,7 @@ pub fn replicator(root: &Path, bed: &Testbed) -> anyhow::Result<()> {
     psql(&native, "ALTER SUBSCRIPTION molt_bench_sub ENABLE")?;
     let native_drain = wait_slot(&src, "molt_bench_native", &end, Duration::from_secs(600))?;
     println!("    native logical replication drained in {:.2}s", native_drain.as_secs_f64());
+    std::fs::create_dir_all(root.join("target/bench"))?;
     let stage = "molt_bench_ours._replicator";
     let mut child = Command::new(&bin)
         .args([

@@ -295,13 +295,14 @@ impl Lease {
         if n == 1 { Ok(()) } else { Err(self.lost(pool).await) }
     }
 
-    async fn lost(&self, pool: &PgPool) -> StageError {
+    /// The error for a lease this instance no longer holds, naming who holds it now.
+    async fn lost<'e>(&self, db: impl sqlx::PgExecutor<'e>) -> StageError {
         let holder: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT hostname FROM {} WHERE name = $1",
             self.staging.leases_table()
         )))
         .bind(&self.name)
-        .fetch_optional(pool)
+        .fetch_optional(db)
         .await
         .ok()
         .flatten();
@@ -339,22 +340,7 @@ impl Lease {
             .await
             .map_err(self.staging.sql_err("writing the checkpoint"))?
             .rows_affected();
-        if n == 1 {
-            return Ok(());
-        }
-        let holder: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT hostname FROM {} WHERE name = $1",
-            self.staging.leases_table()
-        )))
-        .bind(&self.name)
-        .fetch_optional(&mut *conn)
-        .await
-        .ok()
-        .flatten();
-        Err(StageError::LeaseLost {
-            name: self.name.clone(),
-            holder: holder.unwrap_or_else(|| "nobody (the lease row was deleted)".into()),
-        })
+        if n == 1 { Ok(()) } else { Err(self.lost(&mut *conn).await) }
     }
 
     /// Gives the lease up (on a clean shutdown), so a successor need not wait.
