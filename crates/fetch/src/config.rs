@@ -58,9 +58,25 @@ pub enum Compression {
 /// Default size of an intermediate file, as MOLT writes local files.
 pub const DEFAULT_FLUSH_SIZE: u64 = 128 * 1024 * 1024;
 
+/// Which earlier fetch to continue (`--fetch-id`, `--continuation-token`,
+/// `--continuation-file-name`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    /// The fetch to continue.
+    pub fetch_id: String,
+    /// Only this token's table.
+    pub token: Option<String>,
+    /// From this file of that table onwards.
+    pub from_file: Option<String>,
+}
+
 /// A checked fetch configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Continue an earlier fetch instead of starting one.
+    pub resume: Option<Resume>,
+    /// `--non-interactive`: never prompt.
+    pub non_interactive: bool,
     /// `--source`.
     pub source: String,
     /// `--target`.
@@ -194,15 +210,33 @@ impl Config {
                     .with_context(|| format!("--metrics-listen-addr {addr:?} is not host:port"))?,
             ),
         };
-        if a.continuation_token.is_some()
-            || a.continuation_file_name.is_some()
-            || a.fetch_id.is_some()
-        {
-            bail!(
-                "--fetch-id, --continuation-token and --continuation-file-name are not supported by this build yet; rerun the load with --table-handling truncate-if-exists"
-            );
-        }
+        let resume = match (&a.fetch_id, &a.continuation_token, &a.continuation_file_name) {
+            (None, None, None) => None,
+            (None, _, _) => bail!(
+                "--continuation-token and --continuation-file-name need --fetch-id (molt fetch tokens list --conn-string <target> shows them)"
+            ),
+            (Some(_), None, Some(_)) => {
+                bail!(
+                    "--continuation-file-name needs --continuation-token: it names a file of that token's table"
+                )
+            }
+            (Some(id), token, file) => {
+                if path == DataPath::Direct {
+                    bail!(
+                        "--fetch-id resumes a load from its intermediate files; --direct-copy writes none, so rerun it with --table-handling truncate-if-exists"
+                    );
+                }
+                if mode == Mode::ExportOnly {
+                    bail!(
+                        "--fetch-id resumes loading into the target; --mode export-only loads nothing"
+                    );
+                }
+                Some(Resume { fetch_id: id.clone(), token: token.clone(), from_file: file.clone() })
+            }
+        };
         Ok(Config {
+            resume,
+            non_interactive: a.non_interactive,
             source: a.source.clone(),
             target: a.target.clone(),
             allow_tls_mode_disable: a.allow_tls_mode_disable,
@@ -268,5 +302,24 @@ mod tests {
                 .contains("--pglogical-replication-slot-name")
         );
         assert!(e(&["--direct-copy", "--metrics-listen-addr", "nope"]).contains("host:port"));
+        assert!(e(&["--direct-copy", "--fetch-id", "x"]).contains("writes none"));
+        assert!(e(&["--direct-copy", "--continuation-token", "t"]).contains("need --fetch-id"));
+        let local = ["--local-path", "/d", "--use-copy", "--fetch-id", "f"];
+        assert!(
+            e(&[&local[..], &["--continuation-file-name", "x"]].concat())
+                .contains("needs --continuation-token")
+        );
+        let c = args(
+            &[&local[..], &["--continuation-token", "t", "--continuation-file-name", "x"]].concat(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.resume,
+            Some(Resume {
+                fetch_id: "f".into(),
+                token: Some("t".into()),
+                from_file: Some("x".into())
+            })
+        );
     }
 }

@@ -59,6 +59,74 @@ pub fn list_table_files(root: &Path, table: &TableName) -> io::Result<Vec<PathBu
     Ok(files)
 }
 
+/// The name of the file that marks a table's export complete.
+pub const MANIFEST: &str = "_manifest.json";
+
+/// A table's complete export: written after its last file, so its presence means every file
+/// it lists is whole. A resumed fetch imports from it instead of exporting again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// The fetch that exported the files.
+    pub fetch_id: String,
+    /// Files in load order, with their row counts.
+    pub files: Vec<(String, u64)>,
+}
+
+/// Writes the manifest of `table` atomically (temporary file, fsync, rename).
+///
+/// # Errors
+/// I/O errors.
+pub fn write_manifest(root: &Path, table: &TableName, m: &Manifest) -> io::Result<()> {
+    let dir = table_dir(root, table);
+    fs::create_dir_all(&dir)?;
+    let files: Vec<serde_json::Value> = m
+        .files
+        .iter()
+        .map(|(name, rows)| serde_json::json!({"name": name, "rows": rows}))
+        .collect();
+    let text = serde_json::json!({"fetch_id": m.fetch_id, "files": files}).to_string();
+    let tmp = dir.join(format!("{MANIFEST}.tmp"));
+    let mut f = File::create(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    fs::rename(&tmp, dir.join(MANIFEST))?;
+    File::open(&dir)?.sync_all()
+}
+
+/// The manifest of `table`, if its export completed.
+///
+/// # Errors
+/// I/O errors other than a missing file, or a manifest that is not one.
+pub fn read_manifest(root: &Path, table: &TableName) -> io::Result<Option<Manifest>> {
+    let path = table_dir(root, table).join(MANIFEST);
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let bad = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is not a fetch manifest", path.display()),
+        )
+    };
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| bad())?;
+    let fetch_id = v.get("fetch_id").and_then(|f| f.as_str()).ok_or_else(bad)?.to_owned();
+    let files = v
+        .get("files")
+        .and_then(|f| f.as_array())
+        .ok_or_else(bad)?
+        .iter()
+        .map(|f| {
+            let name = f.get("name").and_then(|n| n.as_str())?;
+            let rows = f.get("rows").and_then(serde_json::Value::as_u64)?;
+            Some((name.to_owned(), rows))
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(bad)?;
+    Ok(Some(Manifest { fetch_id, files }))
+}
+
 enum Sink {
     Plain(BufWriter<File>),
     Gzip(GzEncoder<BufWriter<File>>),
@@ -238,6 +306,19 @@ mod tests {
         }
         let expected: Vec<u8> = rows.iter().flat_map(|r| r.to_vec()).collect();
         assert_eq!(text, expected);
+
+        let m = Manifest {
+            fetch_id: "f".into(),
+            files: vec![("a.csv".into(), 3), ("b.csv".into(), 4)],
+        };
+        assert_eq!(read_manifest(&root, &t).unwrap(), None);
+        write_manifest(&root, &t, &m).unwrap();
+        assert_eq!(read_manifest(&root, &t).unwrap(), Some(m.clone()));
+        assert_eq!(
+            list_table_files(&root, &t).unwrap().len(),
+            3,
+            "the manifest is not a data file"
+        );
 
         let w = ShardWriter::start(&root, &t, 2, Compression::None, None, 10);
         w.send(rows.clone()).await.unwrap();

@@ -9,7 +9,6 @@
 //! release snapshot ─▶ "fetch complete"
 //! ```
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -34,6 +33,7 @@ use tokio::task::JoinSet;
 use tracing::{Instrument as _, debug, error, info, info_span, warn};
 
 use crate::config::{Compression, Config, DataPath, LoadMethod, Mode};
+use crate::continuation;
 use crate::files::{self, ShardWriter};
 
 const RELAY_CHUNK: usize = 256 * 1024;
@@ -63,12 +63,80 @@ struct Ctx {
     snapshot_name: Option<String>,
     cdc_cursor: String,
     file_access: Option<String>,
+    /// This fetch's id (the resumed one's, when continuing).
+    fetch_id: String,
+    /// Loaded files are recorded on the target, so the load can be resumed.
+    tracked: bool,
+    /// Continuing an earlier fetch (no table handling, no cleanup).
+    resuming: bool,
+    /// `--continuation-file-name`: files of the token's table before it count as loaded.
+    from_file: Option<String>,
 }
 
 struct TableJob {
     table: Table,
     mapped: TargetTable,
     estimated_rows: u64,
+    /// Export the table (false: import-only, or a resumed table whose export completed).
+    export: bool,
+}
+
+/// What continuing an earlier fetch starts from.
+struct Resumed {
+    record: continuation::FetchRecord,
+    /// `--continuation-token`: only this table.
+    only_table: Option<molt_schema::TableName>,
+}
+
+/// Checks `--fetch-id` (and the token) against the target's records and asks before going on.
+async fn prepare_resume(
+    cfg: &Config,
+    pool: &PgPool,
+    resume: &crate::config::Resume,
+) -> anyhow::Result<Resumed> {
+    continuation::ensure_tables(pool)
+        .await
+        .context("creating fetch's tables in the target's public schema")?;
+    let Some(record) = continuation::find_fetch(pool, &resume.fetch_id).await? else {
+        bail!(
+            "--fetch-id {} is not a fetch recorded on this target (_molt_fetch_status); molt fetch tokens list --conn-string <target> shows the fetches with tokens",
+            resume.fetch_id
+        );
+    };
+    let tokens = continuation::tokens_of(pool, &record.id).await?;
+    let only_table = match &resume.token {
+        None => None,
+        Some(id) => {
+            let Some(t) = continuation::token(pool, id).await? else {
+                bail!(
+                    "--continuation-token {id} does not exist on this target (molt fetch tokens list shows the tokens)"
+                );
+            };
+            if t.fetch_id != record.id {
+                bail!(
+                    "--continuation-token {id} belongs to fetch {}, not --fetch-id {}",
+                    t.fetch_id,
+                    record.id
+                );
+            }
+            Some(t.table)
+        }
+    };
+    info!(fetch_id = %record.id, tokens = tokens.len() as u64, "continuing fetch: loaded files are skipped, table handling and --cleanup are not applied");
+    if !tokens.is_empty() && !cfg.non_interactive {
+        let names: Vec<String> = tokens.iter().map(|t| t.table.to_string()).collect();
+        eprint!(
+            "Fetch {} has continuation tokens for {}. Retry them (their tokens are cleared once they load)? [y/N] ",
+            record.id,
+            names.join(", ")
+        );
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !answer.trim().eq_ignore_ascii_case("y") {
+            bail!("not continuing (answer y, or pass --non-interactive)");
+        }
+    }
+    Ok(Resumed { record, only_table })
 }
 
 /// Runs a fetch with a checked configuration.
@@ -77,7 +145,7 @@ struct TableJob {
 /// The first fatal problem, with what to fix; tables already loaded are named in the log.
 pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
     let started = Instant::now();
-    let fetch_id = new_fetch_id();
+    let fetch_id = cfg.resume.as_ref().map_or_else(new_fetch_id, |r| r.fetch_id.clone());
     let _metrics = start_metrics(cfg.metrics_addr).await;
     let plan = molt_preflight::check(&molt_preflight::Request {
         source: &cfg.source,
@@ -127,7 +195,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
             );
             skipped.push(table.name.to_string());
         } else {
-            jobs.push(TableJob { table, mapped, estimated_rows: 0 });
+            jobs.push(TableJob {
+                table,
+                mapped,
+                estimated_rows: 0,
+                export: cfg.mode != Mode::ImportOnly,
+            });
         }
     }
     if jobs.is_empty() {
@@ -135,19 +208,47 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
             "no table can be migrated: every selected table lacks a primary key (pass --skip-pk-check to load them unsharded)"
         );
     }
+    let tracked = !matches!(cfg.path, DataPath::Direct) && cfg.mode != Mode::ExportOnly;
+    let resumed = match &cfg.resume {
+        Some(r) => Some(prepare_resume(&cfg, &target_pool, r).await?),
+        None => None,
+    };
+    if let Some(only) = resumed.as_ref().and_then(|r| r.only_table.as_ref()) {
+        jobs.retain(|j| &j.table.name == only);
+        if jobs.is_empty() {
+            bail!(
+                "the token's table {only} is not among the selected tables: widen --schema-filter/--table-filter"
+            );
+        }
+    }
+    if let (Some(r), DataPath::Local { dir, .. }) = (&resumed, &cfg.path) {
+        for j in &mut jobs {
+            let complete = files::read_manifest(dir, &j.table.name)?
+                .is_some_and(|m| m.fetch_id == r.record.id);
+            j.export = cfg.mode != Mode::ImportOnly && !complete;
+            if j.export {
+                warn!(
+                    table = %j.table.name,
+                    "its export had not completed: exporting it again from a new snapshot (replication from the original cdc_cursor replays the changes in between)"
+                );
+            }
+        }
+    }
     if cfg.mode != Mode::ExportOnly {
-        prepare_target(&cfg, &target_pool, plan.target_dialect, &jobs).await?;
+        let handling = if resumed.is_some() { TableHandling::None } else { cfg.handling };
+        prepare_target(&cfg, handling, &target_pool, plan.target_dialect, &jobs).await?;
     }
 
     let source_opts = connect_options(&plan.source)?;
-    let pinned = if cfg.mode == Mode::ImportOnly {
+    let pinned = if !jobs.iter().any(|j| j.export) {
         None
     } else {
         let opts = SnapshotOptions {
-            slot: cfg.slot.clone(),
-            drop_and_recreate: cfg.drop_and_recreate_slot,
+            // A resumed fetch keeps the slot and cursor of the run it continues.
+            slot: if resumed.is_some() { None } else { cfg.slot.clone() },
+            drop_and_recreate: cfg.drop_and_recreate_slot && resumed.is_none(),
             tables: jobs.iter().map(|j| j.table.name.clone()).collect(),
-            ignore_replication_check: cfg.ignore_replication_check,
+            ignore_replication_check: cfg.ignore_replication_check || resumed.is_some(),
         };
         Some(
             snapshot::pin_snapshot(&plan.source, &opts)
@@ -155,8 +256,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
                 .context("pinning the source snapshot")?,
         )
     };
-    let cdc_cursor =
-        pinned.as_ref().and_then(|p| p.cursor).map(|c| c.to_string()).unwrap_or_default();
+    let cdc_cursor = match &resumed {
+        Some(r) => r.record.cdc_cursor.clone(),
+        None => pinned.as_ref().and_then(|p| p.cursor).map(|c| c.to_string()).unwrap_or_default(),
+    };
+    if tracked && resumed.is_none() {
+        continuation::ensure_tables(&target_pool)
+            .await
+            .context("creating fetch's tables in the target's public schema (they make an interrupted load resumable)")?;
+        continuation::record_fetch(&target_pool, &fetch_id, "PostgreSQL", &cdc_cursor).await?;
+    }
     if pinned.is_some() {
         estimate_rows(&source_opts, &mut jobs).await;
     }
@@ -182,9 +291,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
         target: "summary",
         num_tables = jobs.len() as u64,
         cdc_cursor = %cdc_cursor,
+        fetch_id = %fetch_id,
         "starting fetch"
     );
 
+    let ctx_from_file = cfg.resume.as_ref().and_then(|r| r.from_file.clone());
     let ctx = Arc::new(Ctx {
         cfg,
         source_opts,
@@ -194,6 +305,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
         snapshot_name: pinned.as_ref().map(|p| p.name.clone()),
         cdc_cursor: cdc_cursor.clone(),
         file_access,
+        fetch_id: fetch_id.clone(),
+        tracked,
+        resuming: resumed.is_some(),
+        from_file: ctx_from_file,
     });
     let outcome = load_tables(Arc::clone(&ctx), jobs).await;
     if let Some(p) = pinned {
@@ -250,11 +365,12 @@ async fn start_metrics(addr: Option<std::net::SocketAddr>) -> Option<molt_metric
 /// Table handling and, for existing tables, MOLT's schema comparison.
 async fn prepare_target(
     cfg: &Config,
+    handling: TableHandling,
     pool: &PgPool,
     dialect: TargetDialect,
     jobs: &[TableJob],
 ) -> anyhow::Result<()> {
-    if cfg.handling == TableHandling::DropOnTargetAndRecreate {
+    if handling == TableHandling::DropOnTargetAndRecreate {
         let mapped: Vec<TargetTable> = jobs.iter().map(|j| j.mapped.clone()).collect();
         handling::drop_and_recreate(pool, &mapped, dialect).await?;
         for j in jobs {
@@ -292,7 +408,7 @@ async fn prepare_target(
             "{fatal} schema mismatch(es) between source and target stop the load (failable_mismatch:true above); fix the target schema, pass --table-handling drop-on-target-and-recreate, or --skip-pk-check for key problems"
         );
     }
-    if cfg.handling == TableHandling::TruncateIfExists {
+    if handling == TableHandling::TruncateIfExists {
         for j in jobs {
             handling::truncate(pool, &j.mapped.name).await?;
             info!(table = %j.mapped.name, "truncated table on target");
@@ -335,6 +451,7 @@ async fn load_tables(
     let gate = Arc::new(Semaphore::new(ctx.cfg.table_concurrency as usize));
     let mut set = JoinSet::new();
     let names: Vec<String> = jobs.iter().map(|j| j.mapped.name.to_string()).collect();
+    let sources: Vec<molt_schema::TableName> = jobs.iter().map(|j| j.table.name.clone()).collect();
     for (i, job) in jobs.into_iter().enumerate() {
         let ctx = Arc::clone(&ctx);
         let gate = Arc::clone(&gate);
@@ -352,13 +469,19 @@ async fn load_tables(
     while let Some(joined) = set.join_next().await {
         match joined {
             Ok((i, Ok(n))) => rows[i] = n,
-            Ok((_, Err((table, e)))) => {
+            Ok((i, Err((table, e)))) => {
                 metrics::counter!(molt_metrics::fetch::NUM_TASK_ERRORS).increment(1);
                 error!(table = %table, error = %molt_cli::error_chain(&e), "table failed");
+                if ctx.tracked {
+                    mint_token(&ctx, &sources[i], &e).await;
+                }
                 failures.push(format!("{table}: {}", molt_cli::error_chain(&e)));
             }
             Err(e) => failures.push(format!("a table task ended abnormally: {e}")),
         }
+    }
+    if !failures.is_empty() && ctx.tracked {
+        info!(fetch_id = %ctx.fetch_id, "continue from this fetch ID");
     }
     if !failures.is_empty() {
         bail!(
@@ -368,6 +491,54 @@ async fn load_tables(
         );
     }
     Ok((names, rows))
+}
+
+/// Records (or updates) the continuation token of a failed table, at the first file it has
+/// not loaded, with MOLT's log lines.
+async fn mint_token(ctx: &Ctx, table: &molt_schema::TableName, err: &anyhow::Error) {
+    let message = molt_cli::error_chain(err);
+    let sql_state = err
+        .chain()
+        .find_map(|c| match c.downcast_ref::<sqlx::Error>() {
+            Some(sqlx::Error::Database(db)) => db.code().map(|c| c.into_owned()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let file_name = match &ctx.cfg.path {
+        DataPath::Local { dir, .. } => {
+            let loaded = continuation::loaded_files(&ctx.target_pool, &ctx.fetch_id, table)
+                .await
+                .unwrap_or_default();
+            files::read_manifest(dir, table)
+                .ok()
+                .flatten()
+                .and_then(|m| {
+                    m.files
+                        .into_iter()
+                        .map(|(n, _)| n)
+                        .find(|n| !loaded.iter().any(|(l, _)| l == n))
+                })
+                .unwrap_or_default()
+        }
+        DataPath::Direct => String::new(),
+    };
+    info!(table = %table, file_name = %file_name, "creating or updating token for {message}");
+    let failure = continuation::Failure {
+        fetch_id: &ctx.fetch_id,
+        table,
+        message: &message,
+        sql_state: &sql_state,
+        file_name: &file_name,
+        stage: "data_load",
+    };
+    match continuation::upsert_token(&ctx.target_pool, &failure).await {
+        Ok(token) => {
+            info!(table = %table, continuation_token = %token, "created continuation token")
+        }
+        Err(e) => {
+            warn!(table = %table, error = %e, "could not record the continuation token; resume with --fetch-id alone")
+        }
+    }
 }
 
 /// Live counters of one table, for progress lines and metrics.
@@ -432,37 +603,50 @@ async fn load_table(ctx: &Ctx, job: &TableJob) -> anyhow::Result<u64> {
                 (rows, t, t)
             }
             (DataPath::Local { dir, .. }, mode) => {
-                let (rows, export_time) = if mode == Mode::ImportOnly {
-                    (0, Duration::ZERO)
-                } else {
+                let (rows, export_time) = if job.export {
                     info!(table = %name, "data extraction phase starting");
-                    let rows = export_to_files(ctx, job, dir, &columns, &progress).await?;
+                    let written = export_to_files(ctx, job, dir, &columns, &progress).await?;
+                    let rows = written.iter().map(|(_, n)| n).sum();
+                    files::write_manifest(
+                        dir,
+                        &job.table.name,
+                        &files::Manifest { fetch_id: ctx.fetch_id.clone(), files: written },
+                    )
+                    .with_context(|| {
+                        format!("writing the export manifest under {}", dir.display())
+                    })?;
                     let t = started.elapsed();
                     log_export_done(&name, rows, t);
                     (rows, t)
+                } else {
+                    (0, Duration::ZERO)
                 };
                 if mode == Mode::ExportOnly {
                     return Ok::<_, anyhow::Error>(rows);
                 }
                 info!(table = %name, "starting data import on target");
                 let import_start = Instant::now();
-                let imported = import_files_of_table(ctx, job, dir, &columns, &progress).await?;
-                let rows = if mode == Mode::ImportOnly { imported } else { rows };
-                if mode != Mode::ImportOnly && imported != rows {
-                    bail!("exported {rows} rows but the target took {imported}; the intermediate files are kept under {}", dir.display());
-                }
-                if ctx.cfg.cleanup {
+                let rows = import_table(ctx, job, dir, &columns, &progress).await?;
+                if ctx.resuming {
+                    continuation::clear_tokens(&ctx.target_pool, &ctx.fetch_id, &job.table.name)
+                        .await?;
+                } else if ctx.cfg.cleanup {
                     let d = files::table_dir(dir, &job.table.name);
-                    std::fs::remove_dir_all(&d).with_context(|| format!("--cleanup: removing {}", d.display()))?;
+                    std::fs::remove_dir_all(&d)
+                        .with_context(|| format!("--cleanup: removing {}", d.display()))?;
                 }
                 (rows, export_time, import_start.elapsed())
             }
         };
         let net = started.elapsed();
-        metrics::counter!(molt_metrics::fetch::ROWS_IMPORTED, "table" => name.clone()).increment(rows);
-        metrics::gauge!(molt_metrics::fetch::TABLE_IMPORT_DURATION_MS, "table" => name.clone()).set(ms(import_time));
-        metrics::gauge!(molt_metrics::fetch::TABLE_OVERALL_DURATION_MS, "table" => name.clone()).set(ms(net));
-        metrics::gauge!(molt_metrics::fetch::COMPLETION_PERCENT, "table" => name.clone()).set(100.0);
+        metrics::counter!(molt_metrics::fetch::ROWS_IMPORTED, "table" => name.clone())
+            .increment(rows);
+        metrics::gauge!(molt_metrics::fetch::TABLE_IMPORT_DURATION_MS, "table" => name.clone())
+            .set(ms(import_time));
+        metrics::gauge!(molt_metrics::fetch::TABLE_OVERALL_DURATION_MS, "table" => name.clone())
+            .set(ms(net));
+        metrics::gauge!(molt_metrics::fetch::COMPLETION_PERCENT, "table" => name.clone())
+            .set(100.0);
         info!(
             target: "summary",
             table = %name,
@@ -679,13 +863,14 @@ async fn direct_copy(
     Ok(rows.iter().sum())
 }
 
+/// Exports a table into files; returns them (name, rows) in load order.
 async fn export_to_files(
     ctx: &Ctx,
     job: &TableJob,
     dir: &std::path::Path,
     columns: &[String],
     progress: &Progress,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<Vec<(String, u64)>> {
     let tdir = files::table_dir(dir, &job.table.name);
     if tdir.exists() {
         std::fs::remove_dir_all(&tdir)
@@ -743,47 +928,107 @@ async fn export_to_files(
                 job.table.name
             );
         }
-        Ok((rows, src))
+        Ok((written, src))
     })
     .await?;
-    Ok(rows.iter().sum())
+    let mut all: Vec<(String, u64)> =
+        rows.into_iter().flatten().map(|f| (f.name, f.rows)).collect();
+    all.sort();
+    Ok(all)
 }
 
-async fn import_files_of_table(
+/// The files of a table still to load: those of its manifest (or, for files exported by an
+/// older build, of its directory) without a marker on the target.
+async fn files_to_load(
+    ctx: &Ctx,
+    job: &TableJob,
+    dir: &std::path::Path,
+) -> anyhow::Result<(Vec<(String, Option<u64>)>, u64, Option<u64>)> {
+    let listed: Vec<(String, Option<u64>)> = match files::read_manifest(dir, &job.table.name)? {
+        Some(m) => m.files.into_iter().map(|(n, r)| (n, Some(r))).collect(),
+        None => files::list_table_files(dir, &job.table.name)
+            .with_context(|| {
+                format!(
+                    "no intermediate files for {} under {} (run --mode export-only first)",
+                    job.table.name,
+                    dir.display()
+                )
+            })?
+            .into_iter()
+            .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(|n| (n.to_owned(), None)))
+            .collect(),
+    };
+    let total = listed.iter().map(|(_, r)| *r).sum::<Option<u64>>();
+    let loaded = if ctx.tracked {
+        continuation::loaded_files(&ctx.target_pool, &ctx.fetch_id, &job.table.name).await?
+    } else {
+        Vec::new()
+    };
+    let mut already = 0u64;
+    let mut todo = Vec::new();
+    for (name, rows) in listed {
+        let before_start = ctx.from_file.as_deref().is_some_and(|f| name.as_str() < f);
+        if let Some((_, n)) = loaded.iter().find(|(l, _)| *l == name) {
+            already += n;
+        } else if before_start {
+            warn!(table = %job.table.name, file = %name, "before --continuation-file-name: taken as loaded");
+            already += rows.unwrap_or(0);
+        } else {
+            todo.push((name, rows));
+        }
+    }
+    if !loaded.is_empty() {
+        info!(table = %job.table.name, files_loaded = loaded.len() as u64, files_left = todo.len() as u64, "resuming the import after the files already loaded");
+    }
+    Ok((todo, already, total))
+}
+
+/// Loads a table's files not loaded yet; returns the table's rows on the target from this
+/// fetch (earlier runs included), checked against the export.
+async fn import_table(
     ctx: &Ctx,
     job: &TableJob,
     dir: &std::path::Path,
     columns: &[String],
     progress: &Progress,
 ) -> anyhow::Result<u64> {
-    let paths = files::list_table_files(dir, &job.table.name).with_context(|| {
-        format!(
-            "no intermediate files for {} under {} (run --mode export-only first)",
+    let (todo, already, total) = files_to_load(ctx, job, dir).await?;
+    let now = match ctx.method {
+        LoadMethod::Copy => copy_files(ctx, job, dir, columns, todo, progress).await?,
+        LoadMethod::Import => import_into(ctx, job, columns, &todo).await?,
+    };
+    let rows = already + now;
+    if let Some(total) = total
+        && rows != total
+    {
+        bail!(
+            "the export of {} holds {total} rows but the target took {rows}; the intermediate files are kept under {}",
             job.table.name,
             dir.display()
-        )
-    })?;
-    match ctx.method {
-        LoadMethod::Copy => copy_files(ctx, job, columns, paths, progress).await,
-        LoadMethod::Import => import_into(ctx, job, columns, &paths).await,
+        );
     }
+    Ok(rows)
 }
 
+/// Loads files with COPY, each in one target transaction with its marker.
 async fn copy_files(
     ctx: &Ctx,
     job: &TableJob,
+    dir: &std::path::Path,
     columns: &[String],
-    paths: Vec<PathBuf>,
+    todo: Vec<(String, Option<u64>)>,
     progress: &Progress,
 ) -> anyhow::Result<u64> {
     let in_sql = copy_in_sql(&job.mapped.name, columns, CopyFormat::Csv);
     let limit = ctx.cfg.export_concurrency as usize;
-    let results = futures_util::stream::iter(paths.into_iter().map(|path| {
+    let tdir = files::table_dir(dir, &job.table.name);
+    let results = futures_util::stream::iter(todo.into_iter().map(|(name, _)| {
         let in_sql = in_sql.clone();
+        let path = tdir.join(&name);
         async move {
-            let mut conn = ctx.target_pool.acquire().await.context("taking a target connection")?;
+            let mut tx = ctx.target_pool.begin().await.context("opening a target transaction")?;
             let mut sink =
-                conn.copy_in_raw(&in_sql).await.with_context(|| format!("starting {in_sql}"))?;
+                tx.copy_in_raw(&in_sql).await.with_context(|| format!("starting {in_sql}"))?;
             let mut chunks = files::read_chunks(path.clone());
             while let Some(chunk) = chunks.recv().await {
                 match chunk {
@@ -803,6 +1048,12 @@ async fn copy_files(
                 .finish()
                 .await
                 .with_context(|| format!("loading {} into {}", path.display(), job.mapped.name))?;
+            if ctx.tracked {
+                continuation::mark_file(&mut tx, &ctx.fetch_id, &job.table.name, &name, n)
+                    .await
+                    .context("recording the loaded file")?;
+            }
+            tx.commit().await.with_context(|| format!("committing {}", path.display()))?;
             progress.rows.fetch_add(n, Ordering::Relaxed);
             anyhow::Ok(n)
         }
@@ -817,18 +1068,16 @@ async fn copy_files(
     Ok(total)
 }
 
+/// Loads files with CockroachDB `IMPORT INTO`, recording each batch's files after it.
 async fn import_into(
     ctx: &Ctx,
     job: &TableJob,
     columns: &[String],
-    paths: &[PathBuf],
+    todo: &[(String, Option<u64>)],
 ) -> anyhow::Result<u64> {
     let access = ctx.file_access.as_deref().unwrap_or("localhost");
-    let urls: Vec<String> = paths
-        .iter()
-        .filter_map(|p| p.file_name().and_then(|n| n.to_str()))
-        .map(|n| format!("http://{access}/{}/{n}", job.table.name))
-        .collect();
+    let url_of = |n: &str| format!("http://{access}/{}/{n}", job.table.name);
+    let urls: Vec<String> = todo.iter().map(|(n, _)| url_of(n)).collect();
     let gzip = ctx.cfg.compression == Compression::Gzip;
     let result = import_files(&urls, ctx.cfg.import_batch_size, |batch| {
         let stmt = ImportStatement {
@@ -842,6 +1091,20 @@ async fn import_into(
             let row =
                 sqlx::query(sqlx::AssertSqlSafe(stmt.sql())).fetch_one(&ctx.target_pool).await?;
             let rows: i64 = row.try_get("rows")?;
+            if ctx.tracked {
+                // IMPORT INTO runs outside transactions: the markers follow it.
+                let mut conn = ctx.target_pool.acquire().await?;
+                for (name, n) in todo.iter().filter(|(n, _)| stmt.urls.contains(&url_of(n))) {
+                    continuation::mark_file(
+                        &mut conn,
+                        &ctx.fetch_id,
+                        &job.table.name,
+                        name,
+                        n.unwrap_or(0),
+                    )
+                    .await?;
+                }
+            }
             info!(
                 table = %job.mapped.name,
                 "imported {rows} rows for batch for files {} to {}",

@@ -52,7 +52,7 @@ fn serial_fetch_writes_molt_lines() {
         .collect();
     let want = [
         r#"{"level":"info","table":"public.employees","message":"dropped and recreated table on target"}"#,
-        r#"{"level":"info","type":"summary","num_tables":1,"cdc_cursor":"0/0","message":"starting fetch"}"#,
+        r#"{"level":"info","type":"summary","num_tables":1,"cdc_cursor":"0/0","fetch_id":"00000000-0000-0000-0000-000000000000","message":"starting fetch"}"#,
         r#"{"level":"info","table":"public.employees","message":"data extraction phase starting"}"#,
         r#"{"level":"info","table":"public.employees","message":"starting data import on target"}"#,
         r#"{"level":"info","type":"summary","table":"public.employees","num_rows":7,"export_duration_ms":1000,"export_duration":"000h 00m 01s","message":"data extraction from source complete"}"#,

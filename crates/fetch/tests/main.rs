@@ -6,4 +6,5 @@ mod support;
 mod errors;
 mod fidelity;
 mod logs;
+mod resume;
 mod slot;

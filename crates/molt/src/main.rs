@@ -31,7 +31,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).is_some_and(|a| a == "fetch") && molt_fetch::is_tokens_command(&argv, 2) {
+        return molt_fetch::tokens_main(&argv[2..]);
+    }
+    match Cli::parse_from(argv).command {
         Command::Fetch(args) => molt_fetch::main_with(*args),
         Command::Verify(args) => molt_verify::main_with(*args),
         Command::EscapePassword { password } => {
