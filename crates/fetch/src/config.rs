@@ -87,6 +87,8 @@ pub struct Config {
     pub filter: TableFilter,
     /// `--type-map-file`.
     pub type_map_file: Option<PathBuf>,
+    /// `--filter-path`: rows to load, per table.
+    pub row_filters: Option<molt_schema::rules::RowFilters>,
     /// `--mode`.
     pub mode: Mode,
     /// Direct or through files.
@@ -210,6 +212,14 @@ impl Config {
                     .with_context(|| format!("--metrics-listen-addr {addr:?} is not host:port"))?,
             ),
         };
+        let row_filters = match &a.filter_path {
+            None => None,
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("--filter-path: reading {}", p.display()))?;
+                Some(molt_schema::rules::RowFilters::from_json(&text)?)
+            }
+        };
         let resume = match (&a.fetch_id, &a.continuation_token, &a.continuation_file_name) {
             (None, None, None) => None,
             (None, _, _) => bail!(
@@ -242,6 +252,7 @@ impl Config {
             allow_tls_mode_disable: a.allow_tls_mode_disable,
             filter,
             type_map_file: a.type_map_file.clone(),
+            row_filters,
             mode,
             path,
             method,

@@ -79,6 +79,8 @@ struct TableJob {
     estimated_rows: u64,
     /// Export the table (false: import-only, or a resumed table whose export completed).
     export: bool,
+    /// `--filter-path`: the rows to export (a source condition).
+    filter: Option<String>,
 }
 
 /// What continuing an earlier fetch starts from.
@@ -200,6 +202,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
                 mapped,
                 estimated_rows: 0,
                 export: cfg.mode != Mode::ImportOnly,
+                filter: None,
             });
         }
     }
@@ -207,6 +210,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
         bail!(
             "no table can be migrated: every selected table lacks a primary key (pass --skip-pk-check to load them unsharded)"
         );
+    }
+    if let Some(filters) = &cfg.row_filters {
+        for j in &mut jobs {
+            j.filter = filters.for_table(&j.table.name).map(|f| f.source.clone());
+        }
     }
     let tracked = !matches!(cfg.path, DataPath::Direct) && cfg.mode != Mode::ExportOnly;
     let resumed = match &cfg.resume {
@@ -268,6 +276,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
     }
     if pinned.is_some() {
         estimate_rows(&source_opts, &mut jobs).await;
+        warn_unindexed_filters(&source_opts, &jobs).await;
     }
     let file_access = match &cfg.path {
         DataPath::Local { access, .. } => access.clone(),
@@ -434,6 +443,101 @@ async fn source_session(ctx: &Ctx) -> anyhow::Result<PgConnection> {
         }
     }
     Ok(conn)
+}
+
+/// MOLT's warning for a row filter on a column no index starts with: each shard's query then
+/// scans the whole table.
+async fn warn_unindexed_filters(opts: &PgConnectOptions, jobs: &[TableJob]) {
+    if jobs.iter().all(|j| j.filter.is_none()) {
+        return;
+    }
+    let Ok(mut conn) = PgConnection::connect_with(opts).await else { return };
+    for j in jobs {
+        let Some(filter) = &j.filter else { continue };
+        let indexed: Vec<String> = sqlx::query_scalar(
+            "SELECT a.attname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+             WHERE n.nspname = $1 AND c.relname = $2",
+        )
+        .bind(&j.table.name.schema)
+        .bind(&j.table.name.table)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_default();
+        for column in filter_columns(filter, &j.table) {
+            if !indexed.contains(&column) {
+                warn!(
+                    table = %j.table.name,
+                    "filter expression '{filter}' contains column '{column}' which is not indexed. This may lead to performance issues."
+                );
+            }
+        }
+    }
+    let _ = conn.close().await;
+}
+
+/// The columns of `table` a filter expression names (identifiers outside string literals;
+/// a double-quoted identifier by its exact name, a bare one case-insensitively).
+fn filter_columns(expr: &str, table: &Table) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    let mut chars = expr.chars().peekable();
+    let mut push = |word: &str, quoted: bool| {
+        let hit = table
+            .columns
+            .iter()
+            .find(|c| if quoted { c.name == word } else { c.name.eq_ignore_ascii_case(word) });
+        if let Some(c) = hit
+            && !found.contains(&c.name)
+        {
+            found.push(c.name.clone());
+        }
+    };
+    while let Some(ch) = chars.next() {
+        match ch {
+            '\'' => {
+                // A string literal ('' is an escaped quote inside it).
+                while let Some(c) = chars.next() {
+                    if c == '\'' {
+                        if chars.peek() == Some(&'\'') {
+                            chars.next();
+                        } else {
+                            break;
+                        }
+                    }
+                }
+            }
+            '"' => {
+                let mut word = String::new();
+                for c in chars.by_ref() {
+                    if c == '"' {
+                        break;
+                    }
+                    word.push(c);
+                }
+                push(&word, true);
+            }
+            c if c.is_alphabetic() || c == '_' => {
+                let mut word = String::from(c);
+                while let Some(&n) = chars.peek() {
+                    if n.is_alphanumeric() || n == '_' || n == '$' {
+                        word.push(n);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                push(&word, false);
+            }
+            c if c.is_ascii_digit() => {
+                while chars.peek().is_some_and(|n| n.is_alphanumeric() || *n == '.' || *n == '_') {
+                    chars.next();
+                }
+            }
+            _ => {}
+        }
+    }
+    found
 }
 
 async fn estimate_rows(opts: &PgConnectOptions, jobs: &mut [TableJob]) {
@@ -711,7 +815,15 @@ where
     F: Fn(Shard, PgConnection) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<(T, PgConnection)>>,
 {
-    let (shards, first) = shards_and_first_session(ctx, job).await?;
+    let (mut shards, first) = shards_and_first_session(ctx, job).await?;
+    if let Some(filter) = &job.filter {
+        for s in &mut shards {
+            s.predicate = Some(match s.predicate.take() {
+                Some(range) => format!("({range}) AND ({filter})"),
+                None => format!("({filter})"),
+            });
+        }
+    }
     let mut first = Some(first);
     let limit = ctx.cfg.export_concurrency as usize;
     let mut pending = futures_util::stream::FuturesUnordered::new();
@@ -1123,4 +1235,34 @@ async fn import_into(
             f.rows_loaded
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_columns_skip_literals_and_numbers() {
+        let column = |name: &str| molt_schema::Column {
+            name: name.into(),
+            ty: molt_schema::ColumnType::parse(SourceDialect::Postgres, "int4").unwrap(),
+            nullable: true,
+            default: None,
+            generated: None,
+        };
+        let t = Table {
+            name: molt_schema::TableName::new("public", "t"),
+            columns: ["v", "Name", "id", "x1"].into_iter().map(column).collect(),
+            primary_key: vec!["id".into()],
+            foreign_keys: Vec::new(),
+            unique_constraints: Vec::new(),
+        };
+        assert_eq!(filter_columns("v > 100", &t), vec!["v"]);
+        assert_eq!(
+            filter_columns("ID BETWEEN 5 AND 15 AND \"Name\" <> 'v and x1'", &t),
+            vec!["id", "Name"]
+        );
+        assert_eq!(filter_columns("\"name\" = 1e5 AND x1 IS NULL", &t), vec!["x1"]);
+        assert!(filter_columns("'it''s v' = 'v'", &t).is_empty());
+    }
 }

@@ -7,4 +7,5 @@ mod errors;
 mod fidelity;
 mod logs;
 mod resume;
+mod rules;
 mod slot;
