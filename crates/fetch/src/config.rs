@@ -89,6 +89,8 @@ pub struct Config {
     pub type_map_file: Option<PathBuf>,
     /// `--filter-path`: rows to load, per table.
     pub row_filters: Option<molt_schema::rules::RowFilters>,
+    /// `--transformations-file`: renames, merges and left-out columns.
+    pub transforms: Option<molt_schema::rules::Transforms>,
     /// `--mode`.
     pub mode: Mode,
     /// Direct or through files.
@@ -220,6 +222,14 @@ impl Config {
                 Some(molt_schema::rules::RowFilters::from_json(&text)?)
             }
         };
+        let transforms = match &a.transformations_file {
+            None => None,
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("--transformations-file: reading {}", p.display()))?;
+                Some(molt_schema::rules::Transforms::from_json(&text)?)
+            }
+        };
         let resume = match (&a.fetch_id, &a.continuation_token, &a.continuation_file_name) {
             (None, None, None) => None,
             (None, _, _) => bail!(
@@ -253,6 +263,7 @@ impl Config {
             filter,
             type_map_file: a.type_map_file.clone(),
             row_filters,
+            transforms,
             mode,
             path,
             method,

@@ -81,6 +81,10 @@ struct TableJob {
     export: bool,
     /// `--filter-path`: the rows to export (a source condition).
     filter: Option<String>,
+    /// Columns exported and loaded, in order (the source's, less excluded ones).
+    columns: Vec<String>,
+    /// Excluded computed columns to re-add on a recreated table.
+    computed: Vec<(molt_schema::TargetColumn, molt_schema::Generated)>,
 }
 
 /// What continuing an earlier fetch starts from.
@@ -197,12 +201,15 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
             );
             skipped.push(table.name.to_string());
         } else {
+            let columns = table.columns.iter().map(|c| c.name.clone()).collect();
             jobs.push(TableJob {
                 table,
                 mapped,
                 estimated_rows: 0,
                 export: cfg.mode != Mode::ImportOnly,
                 filter: None,
+                columns,
+                computed: Vec::new(),
             });
         }
     }
@@ -210,6 +217,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
         bail!(
             "no table can be migrated: every selected table lacks a primary key (pass --skip-pk-check to load them unsharded)"
         );
+    }
+    if let Some(t) = &cfg.transforms {
+        apply_transforms(t, &mut jobs)?;
+        check_merges(&cfg, &jobs)?;
     }
     if let Some(filters) = &cfg.row_filters {
         for j in &mut jobs {
@@ -371,6 +382,79 @@ async fn start_metrics(addr: Option<std::net::SocketAddr>) -> Option<molt_metric
     }
 }
 
+/// `--transformations-file`: target names, and the columns left out of each table.
+fn apply_transforms(
+    t: &molt_schema::rules::Transforms,
+    jobs: &mut [TableJob],
+) -> anyhow::Result<()> {
+    for j in jobs {
+        let renamed = t.fetch_rename(&j.table.name);
+        if renamed != j.table.name {
+            info!(table = %j.table.name, target_table = %renamed, "table renamed on the target by the transformations file");
+            j.mapped.name = renamed;
+        }
+        let excluded =
+            t.excluded_columns(&j.table.name, j.table.columns.iter().map(|c| c.name.as_str()));
+        for ex in excluded {
+            if j.table.primary_key.contains(&ex.name) {
+                bail!(
+                    "--transformations-file excludes column {} of {}, which is part of its primary key; key columns must be loaded",
+                    ex.name,
+                    j.table.name
+                );
+            }
+            j.columns.retain(|c| *c != ex.name);
+            let Some(pos) = j.mapped.columns.iter().position(|c| c.name == ex.name) else {
+                continue;
+            };
+            let column = j.mapped.columns.remove(pos);
+            let generated = j.table.column(&ex.name).and_then(|c| c.generated.clone());
+            match (ex.add_computed_def, generated) {
+                (true, Some(g)) => j.computed.push((column, g)),
+                (true, None) => warn!(
+                    table = %j.table.name,
+                    "column {} is excluded; add_computed_def does not apply because it is not a computed column on the source",
+                    ex.name
+                ),
+                (false, _) => {}
+            }
+            info!(table = %j.table.name, column = %ex.name, "column excluded by the transformations file");
+        }
+    }
+    Ok(())
+}
+
+/// Several source tables renamed onto one target table (partitions merged): only COPY can
+/// load them side by side, into a table created beforehand, and they must have the same
+/// columns.
+fn check_merges(cfg: &Config, jobs: &[TableJob]) -> anyhow::Result<()> {
+    let mut seen: Vec<&TableJob> = Vec::new();
+    for j in jobs {
+        let Some(first) = seen.iter().find(|s| s.mapped.name == j.mapped.name) else {
+            seen.push(j);
+            continue;
+        };
+        let copy = matches!(cfg.path, DataPath::Direct) || cfg.method == LoadMethod::Copy;
+        if !copy || cfg.handling != TableHandling::None {
+            bail!(
+                "--transformations-file merges {} and {} into {}: merging needs --use-copy (or --direct-copy) and a target table created beforehand with --table-handling none",
+                first.table.name,
+                j.table.name,
+                j.mapped.name
+            );
+        }
+        if first.mapped.columns != j.mapped.columns {
+            bail!(
+                "--transformations-file merges {} and {} into {}, but their columns differ; only identical tables can be merged",
+                first.table.name,
+                j.table.name,
+                j.mapped.name
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Table handling and, for existing tables, MOLT's schema comparison.
 async fn prepare_target(
     cfg: &Config,
@@ -384,6 +468,18 @@ async fn prepare_target(
         handling::drop_and_recreate(pool, &mapped, dialect).await?;
         for j in jobs {
             info!(table = %j.mapped.name, "dropped and recreated table on target");
+            for (column, generated) in &j.computed {
+                let sql = molt_schema::ddl::add_computed_column(
+                    &j.mapped.name,
+                    column,
+                    generated,
+                    dialect,
+                );
+                debug!("running: {sql}");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.with_context(|| {
+                    format!("re-adding computed column {} on {}", column.name, j.mapped.name)
+                })?;
+            }
         }
         return Ok(());
     }
@@ -692,7 +788,7 @@ fn spawn_progress(
 
 async fn load_table(ctx: &Ctx, job: &TableJob) -> anyhow::Result<u64> {
     let name = job.table.name.to_string();
-    let columns: Vec<String> = job.table.columns.iter().map(|c| c.name.clone()).collect();
+    let columns: Vec<String> = job.columns.clone();
     let started = Instant::now();
     let progress = Arc::new(Progress::default());
     let ticker = spawn_progress(name.clone(), job.estimated_rows, Arc::clone(&progress));

@@ -97,3 +97,128 @@ async fn a_type_map_file_sets_column_types_of_recreated_tables() {
     assert_eq!(rows(&src.url, "t1", "id").await, rows(&dst.url, "t1", "id").await);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn serial_transformations_rename_exclude_and_re_add_computed_columns() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (src, dst) = rt.block_on(async {
+        let src = source_with(
+            "CREATE SCHEMA previous_schema; CREATE TABLE previous_schema.moved (id int4 PRIMARY KEY, v text); \
+             INSERT INTO previous_schema.moved SELECT g, 'm' || g FROM generate_series(1, 20) g; \
+             CREATE TABLE computed (id int8 PRIMARY KEY, col1 int8 NOT NULL, col2 int8 NOT NULL, \
+               computed_col int8 NOT NULL GENERATED ALWAYS AS (col1 + col2) STORED, age int4); \
+             INSERT INTO computed (id, col1, col2, age) SELECT g, g, 10 * g, 30 FROM generate_series(1, 50) g; \
+             CREATE TABLE t (id int4 PRIMARY KEY, age int4, name text); INSERT INTO t VALUES (1, 40, 'a'), (2, NULL, 'b');",
+        )
+        .await;
+        let dst = testbed().fresh_pg_target().await;
+        molt_testkit::sql::exec(&dst.url, "CREATE SCHEMA new_schema").await;
+        (src, dst)
+    });
+    let dir = scratch_dir("transforms");
+    let rules = write(
+        &dir,
+        "transforms.json",
+        r#"{"transforms":[
+            {"id":1,"resource_specifier":{"schema":".*","table":".*"},"column_exclusion_opts":{"add_computed_def":true,"column":"^age$"}},
+            {"id":2,"resource_specifier":{"schema":"public","table":"^computed$"},"column_exclusion_opts":{"add_computed_def":true,"column":"^computed_col$"}},
+            {"id":3,"resource_specifier":{"schema":"previous_schema"},"schema_rename_opts":{"value":"new_schema"}},
+            {"id":4,"resource_specifier":{"schema":"public","table":"^t$"},"table_rename_opts":{"value":"t_renamed"}}]}"#,
+    );
+    let cfg = config(
+        &src.url,
+        &dst.url,
+        &[
+            "--direct-copy",
+            "--table-handling",
+            "drop-on-target-and-recreate",
+            "--transformations-file",
+            &rules,
+        ],
+    )
+    .unwrap();
+    let (result, lines) =
+        molt_log::capture(LogFormat::Json, "debug", || rt.block_on(molt_fetch::run(cfg)));
+    let summary = result.expect("fetch");
+    let mut tables = summary.tables.clone();
+    tables.sort();
+    assert_eq!(tables, vec!["new_schema.moved", "public.computed", "public.t_renamed"]);
+    assert!(
+        lines.iter().any(|l| l.contains(
+            "running: ALTER TABLE IF EXISTS \\\"public\\\".\\\"computed\\\" ADD COLUMN \\\"computed_col\\\" bigint NOT NULL GENERATED ALWAYS AS ((col1 + col2)) STORED"
+        )),
+        "{lines:#?}"
+    );
+    let not_computed =
+        lines.iter().filter(|l| l.contains("add_computed_def does not apply")).count();
+    assert_eq!(not_computed, 2, "age is excluded from computed and t, and is computed in neither");
+    rt.block_on(async {
+        assert_eq!(
+            rows(&src.url, "previous_schema.moved", "id").await,
+            rows(&dst.url, "new_schema.moved", "id").await
+        );
+        assert_eq!(
+            rows(&src.url, "(SELECT id, name FROM t)", "id").await,
+            rows(&dst.url, "t_renamed", "id").await
+        );
+        assert_eq!(
+            rows(&src.url, "(SELECT id, col1, col2, computed_col FROM computed)", "id").await,
+            rows(&dst.url, "computed", "id").await,
+            "the computed column is computed on the target, and age is gone"
+        );
+        let generated: String = scalar(
+            &dst.url,
+            "SELECT attgenerated::text FROM pg_attribute WHERE attrelid = 'computed'::regclass AND attname = 'computed_col'",
+        )
+        .await;
+        assert_eq!(generated, "s");
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn partitions_merge_into_one_table_with_copy() {
+    let src = source_with(
+        "CREATE TABLE charges_part1 (id int8 PRIMARY KEY, amount numeric(10,2)); \
+         CREATE TABLE charges_part2 (id int8 PRIMARY KEY, amount numeric(10,2)); \
+         INSERT INTO charges_part1 SELECT g, g / 4.0 FROM generate_series(1, 100) g; \
+         INSERT INTO charges_part2 SELECT g, g / 4.0 FROM generate_series(101, 250) g;",
+    )
+    .await;
+    let dst = testbed().fresh_pg_target().await;
+    molt_testkit::sql::exec(
+        &dst.url,
+        "CREATE TABLE charges (id int8 PRIMARY KEY, amount numeric(10,2))",
+    )
+    .await;
+    let dir = scratch_dir("merge");
+    let rules = write(
+        &dir,
+        "merge.json",
+        r#"{"transforms":[{"id":2,"resource_specifier":{"schema":"public","table":"charges_part.*"},"table_rename_opts":{"value":"charges"}}]}"#,
+    );
+    let d = dir.join("files");
+    let d = d.to_str().unwrap();
+    let err = fetch(
+        &src.url,
+        &dst.url,
+        &[
+            "--local-path",
+            d,
+            "--use-copy",
+            "--table-handling",
+            "drop-on-target-and-recreate",
+            "--transformations-file",
+            &rules,
+        ],
+    )
+    .await
+    .expect_err("a merge cannot recreate its target");
+    assert!(format!("{err:#}").contains("merging needs --use-copy"), "{err:#}");
+    fetch(&src.url, &dst.url, &["--local-path", d, "--use-copy", "--transformations-file", &rules])
+        .await
+        .expect("merge");
+    let union = "(SELECT * FROM charges_part1 UNION ALL SELECT * FROM charges_part2)";
+    assert_eq!(rows(&src.url, union, "id").await, rows(&dst.url, "charges", "id").await);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -63,6 +63,31 @@ pub fn truncate_table(name: &TableName) -> String {
     format!("TRUNCATE TABLE {}", name.quoted())
 }
 
+/// Re-adds a column fetch left out as a computed column (`--transformations-file`
+/// `add_computed_def`): CockroachDB `ADD COLUMN c T AS (expr) STORED|VIRTUAL`, PostgreSQL
+/// `GENERATED ALWAYS AS (expr) STORED` (it has no virtual columns before version 18).
+pub fn add_computed_column(
+    table: &TableName,
+    column: &crate::TargetColumn,
+    generated: &crate::Generated,
+    dialect: TargetDialect,
+) -> String {
+    let null = if column.nullable { "" } else { " NOT NULL" };
+    let ty = column.ty.render(dialect);
+    let def = match dialect {
+        TargetDialect::Cockroach => {
+            let kind = if generated.stored { "STORED" } else { "VIRTUAL" };
+            format!("AS ({}) {kind}", generated.expr)
+        }
+        TargetDialect::Postgres => format!("GENERATED ALWAYS AS ({}) STORED", generated.expr),
+    };
+    format!(
+        "ALTER TABLE IF EXISTS {} ADD COLUMN {} {ty}{null} {def}",
+        table.quoted(),
+        quote_ident(&column.name)
+    )
+}
+
 /// Every statement that creates `t` on an empty target: enum types, then the table.
 pub fn create_statements(t: &TargetTable, dialect: TargetDialect) -> Vec<String> {
     let mut out: Vec<String> = t.enums.iter().map(|e| create_enum(e, dialect)).collect();
@@ -87,5 +112,26 @@ mod tests {
         );
         assert_eq!(drop_table(&TableName::new("a", "b")), "DROP TABLE IF EXISTS \"a\".\"b\"");
         assert_eq!(truncate_table(&TableName::new("a", "b")), "TRUNCATE TABLE \"a\".\"b\"");
+    }
+
+    #[test]
+    fn computed_columns_per_dialect() {
+        let col = crate::TargetColumn {
+            name: "computed_col".into(),
+            ty: crate::SqlType::Int8,
+            nullable: false,
+            notes: Vec::new(),
+        };
+        let generated = crate::Generated { expr: "(col1 + col2)".into(), stored: true };
+        let t = TableName::new("public", "computed");
+        assert_eq!(
+            add_computed_column(&t, &col, &generated, TargetDialect::Cockroach),
+            "ALTER TABLE IF EXISTS \"public\".\"computed\" ADD COLUMN \"computed_col\" INT8 NOT NULL AS ((col1 + col2)) STORED"
+        );
+        let virt = crate::Generated { stored: false, ..generated };
+        assert_eq!(
+            add_computed_column(&t, &col, &virt, TargetDialect::Postgres),
+            "ALTER TABLE IF EXISTS \"public\".\"computed\" ADD COLUMN \"computed_col\" bigint NOT NULL GENERATED ALWAYS AS ((col1 + col2)) STORED"
+        );
     }
 }

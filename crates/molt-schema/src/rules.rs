@@ -104,12 +104,51 @@ struct Rename {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+struct ColumnExclusion {
+    column: String,
+    #[serde(default)]
+    add_computed_def: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
 struct TransformRule {
     resource_specifier: Specifier,
     #[serde(default)]
     table_rename_opts: Option<Rename>,
     #[serde(default)]
     schema_rename_opts: Option<Rename>,
+    #[serde(default)]
+    column_exclusion_opts: Option<ColumnExclusion>,
+}
+
+/// A rule's selectors compiled as fetch reads them: regular expressions that match anywhere in
+/// the name (as Go's `regexp.MatchString`, which MOLT uses), so anchor with `^…$` for exact.
+#[derive(Debug, Clone)]
+struct Compiled {
+    schema: Option<regex::Regex>,
+    table: Option<regex::Regex>,
+    column: Option<regex::Regex>,
+}
+
+fn compile(what: &str, pattern: &str) -> Result<regex::Regex, SchemaError> {
+    regex::Regex::new(pattern)
+        .map_err(|e| file_err("--transformations-file", format!("{what} {pattern:?}: {e}")))
+}
+
+impl Compiled {
+    fn matches(&self, name: &TableName) -> bool {
+        self.schema.as_ref().is_none_or(|r| r.is_match(&name.schema))
+            && self.table.as_ref().is_none_or(|r| r.is_match(&name.table))
+    }
+}
+
+/// A column fetch leaves out of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExcludedColumn {
+    /// Column name.
+    pub name: String,
+    /// Re-add it on the target as a computed column (when it is one on the source).
+    pub add_computed_def: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,10 +156,12 @@ struct TransformFile {
     transforms: Vec<TransformRule>,
 }
 
-/// Table and schema renames between source and target (rules apply in order; later wins).
+/// Table and schema renames between source and target (rules apply in order; later wins),
+/// and columns fetch leaves out.
 #[derive(Debug, Clone, Default)]
 pub struct Transforms {
     rules: Vec<TransformRule>,
+    compiled: Vec<Compiled>,
 }
 
 impl Transforms {
@@ -131,7 +172,62 @@ impl Transforms {
     pub fn from_json(text: &str) -> Result<Transforms, SchemaError> {
         let file: TransformFile =
             serde_json::from_str(text).map_err(|e| file_err("--transformations-file", e))?;
-        Ok(Transforms { rules: file.transforms })
+        let mut compiled = Vec::with_capacity(file.transforms.len());
+        for r in &file.transforms {
+            let spec = &r.resource_specifier;
+            compiled.push(Compiled {
+                schema: spec.schema.as_deref().map(|p| compile("schema", p)).transpose()?,
+                table: spec.table.as_deref().map(|p| compile("table", p)).transpose()?,
+                column: r
+                    .column_exclusion_opts
+                    .as_ref()
+                    .map(|c| compile("column", &c.column))
+                    .transpose()?,
+            });
+        }
+        Ok(Transforms { rules: file.transforms, compiled })
+    }
+
+    /// The target name of a source table as fetch reads the rules (regular-expression
+    /// selectors; see [`Transforms::rename`] for verify's exact names).
+    pub fn fetch_rename(&self, source: &TableName) -> TableName {
+        let mut out = source.clone();
+        for (r, c) in self.rules.iter().zip(&self.compiled) {
+            if !c.matches(source) {
+                continue;
+            }
+            if let Some(t) = &r.table_rename_opts {
+                out.table = t.value.clone();
+            }
+            if let Some(s) = &r.schema_rename_opts {
+                out.schema = s.value.clone();
+            }
+        }
+        out
+    }
+
+    /// The columns of `source` (named in `columns`) that fetch leaves out, in column order.
+    pub fn excluded_columns<'a>(
+        &self,
+        source: &TableName,
+        columns: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<ExcludedColumn> {
+        let mut out: Vec<ExcludedColumn> = Vec::new();
+        for name in columns {
+            for (r, c) in self.rules.iter().zip(&self.compiled) {
+                let (Some(opts), Some(re)) = (&r.column_exclusion_opts, &c.column) else {
+                    continue;
+                };
+                if c.matches(source) && re.is_match(name) {
+                    out.retain(|e| e.name != name);
+                    out.push(ExcludedColumn {
+                        name: name.to_owned(),
+                        add_computed_def: opts.add_computed_def,
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// The target name of a source table.
@@ -172,6 +268,35 @@ mod tests {
         let bad = r#"{"filters":[{"resource_specifier":{"schema":"s","table":"t"},"expr":"a","source_expr":"b"}]}"#;
         assert!(RowFilters::from_json(bad).is_err());
         assert!(RowFilters::from_json("{").is_err());
+    }
+
+    #[test]
+    fn fetch_reads_selectors_as_regular_expressions() {
+        let t = Transforms::from_json(
+            r#"{"transforms":[
+                {"id":1,"resource_specifier":{"schema":".*","table":".*"},"column_exclusion_opts":{"add_computed_def":true,"column":"^age$"}},
+                {"id":2,"resource_specifier":{"schema":"public","table":"charges_part.*"},"table_rename_opts":{"value":"charges"}},
+                {"id":3,"resource_specifier":{"schema":"previous_schema"},"schema_rename_opts":{"value":"new_schema"}},
+                {"id":4,"resource_specifier":{"schema":"public","table":"^people$"},"column_exclusion_opts":{"column":"^(ssn|age)$"}}]}"#,
+        )
+        .unwrap();
+        let n = |s: &str, t: &str| TableName::new(s, t);
+        assert_eq!(t.fetch_rename(&n("public", "charges_part1")), n("public", "charges"));
+        assert_eq!(t.fetch_rename(&n("previous_schema", "x")), n("new_schema", "x"));
+        assert_eq!(t.fetch_rename(&n("public", "other")), n("public", "other"));
+        let ex = t.excluded_columns(&n("public", "t"), ["id", "age", "stage"]);
+        assert_eq!(ex, vec![ExcludedColumn { name: "age".into(), add_computed_def: true }]);
+        // A later rule wins: people.age is excluded without re-adding it.
+        let ex = t.excluded_columns(&n("public", "people"), ["id", "age", "ssn"]);
+        assert_eq!(
+            ex,
+            vec![
+                ExcludedColumn { name: "age".into(), add_computed_def: false },
+                ExcludedColumn { name: "ssn".into(), add_computed_def: false }
+            ]
+        );
+        let bad = r#"{"transforms":[{"id":1,"resource_specifier":{"table":"("},"table_rename_opts":{"value":"x"}}]}"#;
+        assert!(Transforms::from_json(bad).unwrap_err().to_string().contains("table"));
     }
 
     #[test]
