@@ -26,6 +26,11 @@ pub enum Mode {
 pub enum DataPath {
     /// COPY out of the source straight into COPY on the target.
     Direct,
+    /// Intermediate files in a bucket, read by `IMPORT INTO` or streamed into COPY.
+    Bucket {
+        /// `--bucket-path`.
+        path: crate::store::BucketPath,
+    },
     /// Intermediate files in a local directory, served over HTTP for `IMPORT INTO`.
     Local {
         /// The directory.
@@ -87,6 +92,8 @@ pub struct Config {
     pub filter: TableFilter,
     /// `--type-map-file`.
     pub type_map_file: Option<PathBuf>,
+    /// How fetch and CockroachDB reach a bucket.
+    pub auth: crate::store::Auth,
     /// `--filter-path`: rows to load, per table.
     pub row_filters: Option<molt_schema::rules::RowFilters>,
     /// `--transformations-file`: renames, merges and left-out columns.
@@ -154,17 +161,20 @@ impl Config {
             other => bail!("--mode {other:?} is not one of data-load, export-only, import-only"),
         };
         let handling: TableHandling = a.table_handling.parse().map_err(anyhow::Error::msg)?;
-        if a.bucket_path.is_some() {
-            bail!(
-                "--bucket-path is not supported by this build yet; use --local-path (with --local-path-listen-addr for IMPORT INTO) or --direct-copy"
-            );
-        }
-        let path = match (a.direct_copy, &a.local_path) {
-            (true, Some(_)) => {
-                bail!("--direct-copy writes no files: drop --local-path or --direct-copy")
+        let path = match (a.direct_copy, &a.local_path, &a.bucket_path) {
+            (_, Some(_), Some(_)) => {
+                bail!("--local-path and --bucket-path both name where files go: keep one")
             }
-            (true, None) => DataPath::Direct,
-            (false, Some(dir)) => DataPath::Local {
+            (true, Some(_), _) | (true, _, Some(_)) => {
+                bail!(
+                    "--direct-copy writes no files: drop --local-path/--bucket-path or --direct-copy"
+                )
+            }
+            (true, None, None) => DataPath::Direct,
+            (false, None, Some(url)) => {
+                DataPath::Bucket { path: crate::store::BucketPath::parse(url)? }
+            }
+            (false, Some(dir), None) => DataPath::Local {
                 dir: dir.clone(),
                 listen: a.local_path_listen_addr.clone(),
                 access: a
@@ -172,13 +182,13 @@ impl Config {
                     .clone()
                     .or_else(|| a.local_path_listen_addr.clone()),
             },
-            (false, None) => bail!(
-                "choose where rows go: --direct-copy (no files), or --local-path DIR for intermediate files"
+            (false, None, None) => bail!(
+                "choose where rows go: --direct-copy (no files), --local-path DIR or --bucket-path s3://… for intermediate files"
             ),
         };
         if path == DataPath::Direct && mode != Mode::DataLoad {
             bail!(
-                "--mode {} needs intermediate files: use --local-path instead of --direct-copy",
+                "--mode {} needs intermediate files: use --local-path or --bucket-path instead of --direct-copy",
                 a.mode
             );
         }
@@ -264,6 +274,11 @@ impl Config {
             type_map_file: a.type_map_file.clone(),
             row_filters,
             transforms,
+            auth: crate::store::Auth {
+                implicit: a.use_implicit_auth,
+                assume_role: a.assume_role.clone(),
+                region: a.import_region.clone(),
+            },
             mode,
             path,
             method,

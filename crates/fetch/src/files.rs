@@ -49,11 +49,7 @@ pub fn list_table_files(root: &Path, table: &TableName) -> io::Result<Vec<PathBu
     let mut files: Vec<PathBuf> = fs::read_dir(&dir)?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                n.starts_with("shard_") && (n.ends_with(".csv") || n.ends_with(".csv.gz"))
-            })
-        })
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(is_data_file))
         .collect();
     files.sort();
     Ok(files)
@@ -72,45 +68,23 @@ pub struct Manifest {
     pub files: Vec<(String, u64)>,
 }
 
-/// Writes the manifest of `table` atomically (temporary file, fsync, rename).
-///
-/// # Errors
-/// I/O errors.
-pub fn write_manifest(root: &Path, table: &TableName, m: &Manifest) -> io::Result<()> {
-    let dir = table_dir(root, table);
-    fs::create_dir_all(&dir)?;
+/// A manifest as JSON text.
+pub fn manifest_json(m: &Manifest) -> String {
     let files: Vec<serde_json::Value> = m
         .files
         .iter()
         .map(|(name, rows)| serde_json::json!({"name": name, "rows": rows}))
         .collect();
-    let text = serde_json::json!({"fetch_id": m.fetch_id, "files": files}).to_string();
-    let tmp = dir.join(format!("{MANIFEST}.tmp"));
-    let mut f = File::create(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    fs::rename(&tmp, dir.join(MANIFEST))?;
-    File::open(&dir)?.sync_all()
+    serde_json::json!({"fetch_id": m.fetch_id, "files": files}).to_string()
 }
 
-/// The manifest of `table`, if its export completed.
+/// Parses a manifest's JSON text.
 ///
 /// # Errors
-/// I/O errors other than a missing file, or a manifest that is not one.
-pub fn read_manifest(root: &Path, table: &TableName) -> io::Result<Option<Manifest>> {
-    let path = table_dir(root, table).join(MANIFEST);
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let bad = || {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{} is not a fetch manifest", path.display()),
-        )
-    };
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| bad())?;
+/// Text that is not a manifest.
+pub fn parse_manifest(text: &[u8]) -> io::Result<Manifest> {
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, "not a fetch manifest");
+    let v: serde_json::Value = serde_json::from_slice(text).map_err(|_| bad())?;
     let fetch_id = v.get("fetch_id").and_then(|f| f.as_str()).ok_or_else(bad)?.to_owned();
     let files = v
         .get("files")
@@ -124,7 +98,45 @@ pub fn read_manifest(root: &Path, table: &TableName) -> io::Result<Option<Manife
         })
         .collect::<Option<Vec<_>>>()
         .ok_or_else(bad)?;
-    Ok(Some(Manifest { fetch_id, files }))
+    Ok(Manifest { fetch_id, files })
+}
+
+/// Writes the manifest of `table` atomically (temporary file, fsync, rename).
+///
+/// # Errors
+/// I/O errors.
+pub fn write_manifest(root: &Path, table: &TableName, m: &Manifest) -> io::Result<()> {
+    let dir = table_dir(root, table);
+    fs::create_dir_all(&dir)?;
+    let tmp = dir.join(format!("{MANIFEST}.tmp"));
+    let mut f = File::create(&tmp)?;
+    f.write_all(manifest_json(m).as_bytes())?;
+    f.sync_all()?;
+    fs::rename(&tmp, dir.join(MANIFEST))?;
+    File::open(&dir)?.sync_all()
+}
+
+/// The manifest of `table`, if its export completed.
+///
+/// # Errors
+/// I/O errors other than a missing file, or a manifest that is not one.
+pub fn read_manifest(root: &Path, table: &TableName) -> io::Result<Option<Manifest>> {
+    let path = table_dir(root, table).join(MANIFEST);
+    match fs::read(&path) {
+        Ok(t) => parse_manifest(&t).map(Some).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} is not a fetch manifest", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether a file name is one of fetch's data files.
+pub fn is_data_file(name: &str) -> bool {
+    name.starts_with("shard_") && (name.ends_with(".csv") || name.ends_with(".csv.gz"))
 }
 
 enum Sink {
@@ -169,6 +181,7 @@ impl ShardWriter {
         compression: Compression,
         flush_rows: Option<u64>,
         flush_size: u64,
+        finished: Option<mpsc::Sender<WrittenFile>>,
     ) -> ShardWriter {
         let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(8);
         let dir = table_dir(root, table);
@@ -203,12 +216,21 @@ impl ShardWriter {
                     };
                     if full && let Some((sink, file, _)) = current.take() {
                         sink.finish()?;
+                        if let Some(tx) = &finished {
+                            tx.blocking_send(file.clone()).map_err(|_| {
+                                io::Error::other("the upload of finished files stopped")
+                            })?;
+                        }
                         files.push(file);
                     }
                 }
             }
             if let Some((sink, file, _)) = current.take() {
                 sink.finish()?;
+                if let Some(tx) = &finished {
+                    tx.blocking_send(file.clone())
+                        .map_err(|_| io::Error::other("the upload of finished files stopped"))?;
+                }
                 files.push(file);
             }
             Ok(files)
@@ -280,7 +302,7 @@ mod tests {
         let root = std::env::temp_dir().join(format!("molt-files-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         let t = TableName::new("public", "t");
-        let w = ShardWriter::start(&root, &t, 1, Compression::Gzip, Some(3), u64::MAX);
+        let w = ShardWriter::start(&root, &t, 1, Compression::Gzip, Some(3), u64::MAX, None);
         let rows: Vec<Bytes> = (0..7).map(|i| Bytes::from(format!("{i},\"a,b\"\n"))).collect();
         w.send(rows[..4].to_vec()).await.unwrap();
         w.send(rows[4..].to_vec()).await.unwrap();
@@ -320,7 +342,7 @@ mod tests {
             "the manifest is not a data file"
         );
 
-        let w = ShardWriter::start(&root, &t, 2, Compression::None, None, 10);
+        let w = ShardWriter::start(&root, &t, 2, Compression::None, None, 10, None);
         w.send(rows.clone()).await.unwrap();
         let files = w.finish().await.unwrap();
         assert_eq!(files.len(), 4, "8-byte rows cut at 10 bytes: two rows per file");

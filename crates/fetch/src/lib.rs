@@ -13,6 +13,7 @@ pub mod continuation;
 mod files;
 mod fileserver;
 mod run;
+pub mod store;
 
 use std::process::ExitCode;
 

@@ -25,7 +25,7 @@ use molt_source_pg::snapshot::{self, SnapshotOptions, import_snapshot};
 use molt_source_pg::{PgCatalog, connect_options};
 use molt_target::copy_in_sql;
 use molt_target::handling::{self, TableHandling};
-use molt_target::import::{ImportStatement, import_files};
+use molt_target::import::{ImportStatement, import_files, redact_url};
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{Connection as _, PgConnection, Row as _};
 use tokio::sync::Semaphore;
@@ -35,6 +35,7 @@ use tracing::{Instrument as _, debug, error, info, info_span, warn};
 use crate::config::{Compression, Config, DataPath, LoadMethod, Mode};
 use crate::continuation;
 use crate::files::{self, ShardWriter};
+use crate::store::{Bucket, Store};
 
 const RELAY_CHUNK: usize = 256 * 1024;
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
@@ -63,6 +64,8 @@ struct Ctx {
     snapshot_name: Option<String>,
     cdc_cursor: String,
     file_access: Option<String>,
+    /// Where intermediate files are (None: direct copy).
+    store: Option<Store>,
     /// This fetch's id (the resumed one's, when continuing).
     fetch_id: String,
     /// Loaded files are recorded on the target, so the load can be resumed.
@@ -151,6 +154,8 @@ async fn prepare_resume(
 /// The first fatal problem, with what to fix; tables already loaded are named in the log.
 pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
     let started = Instant::now();
+    // Bucket clients use rustls without a bundled crypto provider: ring is the one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let fetch_id = cfg.resume.as_ref().map_or_else(new_fetch_id, |r| r.fetch_id.clone());
     let _metrics = start_metrics(cfg.metrics_addr).await;
     let plan = molt_preflight::check(&molt_preflight::Request {
@@ -227,7 +232,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
             j.filter = filters.for_table(&j.table.name).map(|f| f.source.clone());
         }
     }
-    let tracked = !matches!(cfg.path, DataPath::Direct) && cfg.mode != Mode::ExportOnly;
+    let store = match &cfg.path {
+        DataPath::Direct => None,
+        DataPath::Local { dir, .. } => Some(Store::Local(dir.clone())),
+        DataPath::Bucket { path } => {
+            let bucket = Bucket::open(path.clone(), cfg.auth.clone())?;
+            bucket.check().await?;
+            Some(Store::Bucket(bucket))
+        }
+    };
+    let tracked = store.is_some() && cfg.mode != Mode::ExportOnly;
     let resumed = match &cfg.resume {
         Some(r) => Some(prepare_resume(&cfg, &target_pool, r).await?),
         None => None,
@@ -240,9 +254,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
             );
         }
     }
-    if let (Some(r), DataPath::Local { dir, .. }) = (&resumed, &cfg.path) {
+    if let (Some(r), Some(store)) = (&resumed, &store) {
         for j in &mut jobs {
-            let complete = files::read_manifest(dir, &j.table.name)?
+            let complete = store
+                .read_manifest(&j.table.name)
+                .await?
                 .is_some_and(|m| m.fetch_id == r.record.id);
             j.export = cfg.mode != Mode::ImportOnly && !complete;
             if j.export {
@@ -291,7 +307,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
     }
     let file_access = match &cfg.path {
         DataPath::Local { access, .. } => access.clone(),
-        DataPath::Direct => None,
+        DataPath::Direct | DataPath::Bucket { .. } => None,
     };
     let file_server = match (&cfg.path, method, cfg.mode) {
         (DataPath::Local { dir, listen: Some(listen), .. }, LoadMethod::Import, m)
@@ -325,6 +341,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
         snapshot_name: pinned.as_ref().map(|p| p.name.clone()),
         cdc_cursor: cdc_cursor.clone(),
         file_access,
+        store,
         fetch_id: fetch_id.clone(),
         tracked,
         resuming: resumed.is_some(),
@@ -683,6 +700,14 @@ async fn load_tables(
     if !failures.is_empty() && ctx.tracked {
         info!(fetch_id = %ctx.fetch_id, "continue from this fetch ID");
     }
+    if !failures.is_empty() && ctx.tracked {
+        bail!(
+            "{} table(s) failed; fix the cause and resume with the same command plus --fetch-id {} (loaded files are not loaded again): {}",
+            failures.len(),
+            ctx.fetch_id,
+            failures.join("; ")
+        );
+    }
     if !failures.is_empty() {
         bail!(
             "{} table(s) failed and may be partly loaded on the target; fix the cause and rerun with --table-handling truncate-if-exists: {}",
@@ -704,12 +729,14 @@ async fn mint_token(ctx: &Ctx, table: &molt_schema::TableName, err: &anyhow::Err
             _ => None,
         })
         .unwrap_or_default();
-    let file_name = match &ctx.cfg.path {
-        DataPath::Local { dir, .. } => {
+    let file_name = match &ctx.store {
+        Some(store) => {
             let loaded = continuation::loaded_files(&ctx.target_pool, &ctx.fetch_id, table)
                 .await
                 .unwrap_or_default();
-            files::read_manifest(dir, table)
+            store
+                .read_manifest(table)
+                .await
                 .ok()
                 .flatten()
                 .and_then(|m| {
@@ -720,7 +747,7 @@ async fn mint_token(ctx: &Ctx, table: &molt_schema::TableName, err: &anyhow::Err
                 })
                 .unwrap_or_default()
         }
-        DataPath::Direct => String::new(),
+        None => String::new(),
     };
     info!(table = %table, file_name = %file_name, "creating or updating token for {message}");
     let failure = continuation::Failure {
@@ -793,8 +820,8 @@ async fn load_table(ctx: &Ctx, job: &TableJob) -> anyhow::Result<u64> {
     let progress = Arc::new(Progress::default());
     let ticker = spawn_progress(name.clone(), job.estimated_rows, Arc::clone(&progress));
     let result = async {
-        let (rows, export_time, import_time) = match (&ctx.cfg.path, ctx.cfg.mode) {
-            (DataPath::Direct, _) => {
+        let (rows, export_time, import_time) = match &ctx.store {
+            None => {
                 info!(table = %name, "data extraction phase starting");
                 info!(table = %name, "starting data import on target");
                 let rows = direct_copy(ctx, job, &columns, &progress).await?;
@@ -802,38 +829,34 @@ async fn load_table(ctx: &Ctx, job: &TableJob) -> anyhow::Result<u64> {
                 log_export_done(&name, rows, t);
                 (rows, t, t)
             }
-            (DataPath::Local { dir, .. }, mode) => {
+            Some(store) => {
                 let (rows, export_time) = if job.export {
                     info!(table = %name, "data extraction phase starting");
-                    let written = export_to_files(ctx, job, dir, &columns, &progress).await?;
+                    let written = export_to_files(ctx, job, store, &columns, &progress).await?;
                     let rows = written.iter().map(|(_, n)| n).sum();
-                    files::write_manifest(
-                        dir,
-                        &job.table.name,
-                        &files::Manifest { fetch_id: ctx.fetch_id.clone(), files: written },
-                    )
-                    .with_context(|| {
-                        format!("writing the export manifest under {}", dir.display())
-                    })?;
+                    let manifest =
+                        files::Manifest { fetch_id: ctx.fetch_id.clone(), files: written };
+                    store
+                        .write_manifest(&job.table.name, &manifest)
+                        .await
+                        .context("writing the export manifest")?;
                     let t = started.elapsed();
                     log_export_done(&name, rows, t);
                     (rows, t)
                 } else {
                     (0, Duration::ZERO)
                 };
-                if mode == Mode::ExportOnly {
+                if ctx.cfg.mode == Mode::ExportOnly {
                     return Ok::<_, anyhow::Error>(rows);
                 }
                 info!(table = %name, "starting data import on target");
                 let import_start = Instant::now();
-                let rows = import_table(ctx, job, dir, &columns, &progress).await?;
+                let rows = import_table(ctx, job, store, &columns, &progress).await?;
                 if ctx.resuming {
                     continuation::clear_tokens(&ctx.target_pool, &ctx.fetch_id, &job.table.name)
                         .await?;
                 } else if ctx.cfg.cleanup {
-                    let d = files::table_dir(dir, &job.table.name);
-                    std::fs::remove_dir_all(&d)
-                        .with_context(|| format!("--cleanup: removing {}", d.display()))?;
+                    store.remove_table(&job.table.name).await.context("--cleanup")?;
                 }
                 (rows, export_time, import_start.elapsed())
             }
@@ -1075,17 +1098,29 @@ async fn direct_copy(
 async fn export_to_files(
     ctx: &Ctx,
     job: &TableJob,
-    dir: &std::path::Path,
+    store: &Store,
     columns: &[String],
     progress: &Progress,
 ) -> anyhow::Result<Vec<(String, u64)>> {
-    let tdir = files::table_dir(dir, &job.table.name);
-    if tdir.exists() {
-        std::fs::remove_dir_all(&tdir)
-            .with_context(|| format!("clearing old files in {}", tdir.display()))?;
-    }
+    store.remove_table(&job.table.name).await.context("clearing files of an earlier export")?;
+    let dir = store.write_dir();
     let rows = for_each_shard(ctx, job, |shard, mut src| async move {
         let out_sql = copy_out_sql(&job.table, columns, &shard, CopyFormat::Csv);
+        // A bucket's parts upload as they are finished, so few are ever on local disk.
+        let (uploads, uploader) = match store {
+            Store::Local(_) => (None, None),
+            Store::Bucket(b) => {
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<files::WrittenFile>(2);
+                let table = job.table.name.clone();
+                let task = async move {
+                    while let Some(f) = rx.recv().await {
+                        b.upload(&f.path, &table, &f.name).await?;
+                    }
+                    anyhow::Ok(())
+                };
+                (Some(tx), Some(task))
+            }
+        };
         let writer = ShardWriter::start(
             dir,
             &job.table.name,
@@ -1093,40 +1128,54 @@ async fn export_to_files(
             ctx.cfg.compression,
             ctx.cfg.flush_rows,
             ctx.cfg.flush_size,
+            uploads,
         );
-        let mut stream =
-            src.copy_out_raw(&out_sql).await.with_context(|| format!("starting {out_sql}"))?;
-        let mut batch: Vec<Bytes> = Vec::with_capacity(1024);
-        let mut batch_bytes = 0usize;
-        let mut rows = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let c = chunk.with_context(|| {
-                format!(
-                    "reading {} shard {}/{} from the source",
-                    job.table.name, shard.index, shard.count
-                )
-            })?;
-            rows += 1;
-            batch_bytes += c.len();
-            batch.push(c);
-            if batch_bytes >= RELAY_CHUNK {
-                progress.bytes.fetch_add(batch_bytes as u64, Ordering::Relaxed);
-                progress.rows.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                batch_bytes = 0;
-                if writer.send(std::mem::take(&mut batch)).await.is_err() {
-                    break;
+        let uploading = async {
+            match uploader {
+                Some(task) => task.await,
+                None => Ok(()),
+            }
+        };
+        let exporting = async {
+            let mut stream =
+                src.copy_out_raw(&out_sql).await.with_context(|| format!("starting {out_sql}"))?;
+            let mut batch: Vec<Bytes> = Vec::with_capacity(1024);
+            let mut batch_bytes = 0usize;
+            let mut rows = 0u64;
+            while let Some(chunk) = stream.next().await {
+                let c = chunk.with_context(|| {
+                    format!(
+                        "reading {} shard {}/{} from the source",
+                        job.table.name, shard.index, shard.count
+                    )
+                })?;
+                rows += 1;
+                batch_bytes += c.len();
+                batch.push(c);
+                if batch_bytes >= RELAY_CHUNK {
+                    progress.bytes.fetch_add(batch_bytes as u64, Ordering::Relaxed);
+                    progress.rows.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    batch_bytes = 0;
+                    if writer.send(std::mem::take(&mut batch)).await.is_err() {
+                        break;
+                    }
                 }
             }
-        }
-        drop(stream);
-        if !batch.is_empty() {
-            progress.rows.fetch_add(batch.len() as u64, Ordering::Relaxed);
-            let _ = writer.send(batch).await;
-        }
-        let written = writer
-            .finish()
-            .await
-            .with_context(|| format!("writing files under {}", dir.display()))?;
+            drop(stream);
+            if !batch.is_empty() {
+                progress.rows.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                let _ = writer.send(batch).await;
+            }
+            let written = writer
+                .finish()
+                .await
+                .with_context(|| format!("writing files under {}", dir.display()))?;
+            anyhow::Ok((written, rows))
+        };
+        let (exported, uploaded) = tokio::join!(exporting, uploading);
+        // An upload failure is the cause when both failed (the writer stops when uploads do).
+        uploaded?;
+        let (written, rows) = exported?;
         let in_files: u64 = written.iter().map(|f| f.rows).sum();
         if in_files != rows {
             bail!(
@@ -1150,21 +1199,21 @@ async fn export_to_files(
 async fn files_to_load(
     ctx: &Ctx,
     job: &TableJob,
-    dir: &std::path::Path,
+    store: &Store,
 ) -> anyhow::Result<(Vec<(String, Option<u64>)>, u64, Option<u64>)> {
-    let listed: Vec<(String, Option<u64>)> = match files::read_manifest(dir, &job.table.name)? {
+    let listed: Vec<(String, Option<u64>)> = match store.read_manifest(&job.table.name).await? {
         Some(m) => m.files.into_iter().map(|(n, r)| (n, Some(r))).collect(),
-        None => files::list_table_files(dir, &job.table.name)
-            .with_context(|| {
-                format!(
-                    "no intermediate files for {} under {} (run --mode export-only first)",
+        None => {
+            let names = store.list_files(&job.table.name).await.unwrap_or_default();
+            if names.is_empty() {
+                bail!(
+                    "no intermediate files for {} at {} (run --mode export-only first)",
                     job.table.name,
-                    dir.display()
-                )
-            })?
-            .into_iter()
-            .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(|n| (n.to_owned(), None)))
-            .collect(),
+                    store.display(&job.table.name, "")
+                );
+            }
+            names.into_iter().map(|n| (n, None)).collect()
+        }
     };
     let total = listed.iter().map(|(_, r)| *r).sum::<Option<u64>>();
     let loaded = if ctx.tracked {
@@ -1196,23 +1245,23 @@ async fn files_to_load(
 async fn import_table(
     ctx: &Ctx,
     job: &TableJob,
-    dir: &std::path::Path,
+    store: &Store,
     columns: &[String],
     progress: &Progress,
 ) -> anyhow::Result<u64> {
-    let (todo, already, total) = files_to_load(ctx, job, dir).await?;
+    let (todo, already, total) = files_to_load(ctx, job, store).await?;
     let now = match ctx.method {
-        LoadMethod::Copy => copy_files(ctx, job, dir, columns, todo, progress).await?,
-        LoadMethod::Import => import_into(ctx, job, columns, &todo).await?,
+        LoadMethod::Copy => copy_files(ctx, job, store, columns, todo, progress).await?,
+        LoadMethod::Import => import_into(ctx, job, store, columns, &todo).await?,
     };
     let rows = already + now;
     if let Some(total) = total
         && rows != total
     {
         bail!(
-            "the export of {} holds {total} rows but the target took {rows}; the intermediate files are kept under {}",
+            "the export of {} holds {total} rows but the target took {rows}; the intermediate files are kept at {}",
             job.table.name,
-            dir.display()
+            store.display(&job.table.name, "")
         );
     }
     Ok(rows)
@@ -1222,46 +1271,43 @@ async fn import_table(
 async fn copy_files(
     ctx: &Ctx,
     job: &TableJob,
-    dir: &std::path::Path,
+    store: &Store,
     columns: &[String],
     todo: Vec<(String, Option<u64>)>,
     progress: &Progress,
 ) -> anyhow::Result<u64> {
     let in_sql = copy_in_sql(&job.mapped.name, columns, CopyFormat::Csv);
     let limit = ctx.cfg.export_concurrency as usize;
-    let tdir = files::table_dir(dir, &job.table.name);
     let results = futures_util::stream::iter(todo.into_iter().map(|(name, _)| {
         let in_sql = in_sql.clone();
-        let path = tdir.join(&name);
         async move {
+            let path = store.display(&job.table.name, &name);
+            let mut chunks = store.read(&job.table.name, &name).await?;
             let mut tx = ctx.target_pool.begin().await.context("opening a target transaction")?;
             let mut sink =
                 tx.copy_in_raw(&in_sql).await.with_context(|| format!("starting {in_sql}"))?;
-            let mut chunks = files::read_chunks(path.clone());
-            while let Some(chunk) = chunks.recv().await {
+            while let Some(chunk) = chunks.next().await {
                 match chunk {
                     Ok(c) => {
                         progress.bytes.fetch_add(c.len() as u64, Ordering::Relaxed);
-                        sink.send(c)
-                            .await
-                            .with_context(|| format!("loading {}", path.display()))?;
+                        sink.send(c).await.with_context(|| format!("loading {path}"))?;
                     }
                     Err(e) => {
                         let _ = sink.abort("fetch could not read the file").await;
-                        return Err(anyhow!(e).context(format!("reading {}", path.display())));
+                        return Err(anyhow!(e).context(format!("reading {path}")));
                     }
                 }
             }
             let n = sink
                 .finish()
                 .await
-                .with_context(|| format!("loading {} into {}", path.display(), job.mapped.name))?;
+                .with_context(|| format!("loading {path} into {}", job.mapped.name))?;
             if ctx.tracked {
                 continuation::mark_file(&mut tx, &ctx.fetch_id, &job.table.name, &name, n)
                     .await
                     .context("recording the loaded file")?;
             }
-            tx.commit().await.with_context(|| format!("committing {}", path.display()))?;
+            tx.commit().await.with_context(|| format!("committing {path}"))?;
             progress.rows.fetch_add(n, Ordering::Relaxed);
             anyhow::Ok(n)
         }
@@ -1280,11 +1326,15 @@ async fn copy_files(
 async fn import_into(
     ctx: &Ctx,
     job: &TableJob,
+    store: &Store,
     columns: &[String],
     todo: &[(String, Option<u64>)],
 ) -> anyhow::Result<u64> {
     let access = ctx.file_access.as_deref().unwrap_or("localhost");
-    let url_of = |n: &str| format!("http://{access}/{}/{n}", job.table.name);
+    let url_of = |n: &str| match store {
+        Store::Local(_) => format!("http://{access}/{}/{n}", job.table.name),
+        Store::Bucket(b) => b.import_url(&job.table.name, n),
+    };
     let urls: Vec<String> = todo.iter().map(|(n, _)| url_of(n)).collect();
     let gzip = ctx.cfg.compression == Compression::Gzip;
     let result = import_files(&urls, ctx.cfg.import_batch_size, |batch| {
@@ -1316,8 +1366,8 @@ async fn import_into(
             info!(
                 table = %job.mapped.name,
                 "imported {rows} rows for batch for files {} to {}",
-                stmt.urls.first().map(String::as_str).unwrap_or_default(),
-                stmt.urls.last().map(String::as_str).unwrap_or_default()
+                stmt.urls.first().map(|u| redact_url(u)).unwrap_or_default(),
+                stmt.urls.last().map(|u| redact_url(u)).unwrap_or_default()
             );
             Ok::<u64, sqlx::Error>(u64::try_from(rows).unwrap_or(0))
         }
@@ -1327,7 +1377,7 @@ async fn import_into(
         anyhow!(f.error).context(format!(
             "IMPORT INTO {} failed at file {} ({} rows from earlier files are loaded)",
             job.mapped.name,
-            urls.get(f.file_index).map(String::as_str).unwrap_or_default(),
+            urls.get(f.file_index).map(|u| redact_url(u)).unwrap_or_default(),
             f.rows_loaded
         ))
     })

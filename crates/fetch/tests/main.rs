@@ -3,6 +3,7 @@
 
 mod support;
 
+mod bucket;
 mod errors;
 mod fidelity;
 mod logs;

@@ -9,6 +9,7 @@
 //! | `pg-source` | PostgreSQL source | `wal_level=logical`, slots and WAL senders |
 //! | `pg-target` | PostgreSQL target, standing in for CockroachDB | |
 //! | `mariadb` | MariaDB source | `log_bin`, `binlog_format=ROW`, `binlog_row_image=FULL`, `binlog_row_metadata=FULL`, `gtid_strict_mode` |
+//! | `s3` | S3-compatible storage (`s3rver` from npm) | bucket `molt-test`, key and secret `S3RVER` |
 //!
 //! [`Testbed::up`] installs Debian's packages when the binaries are missing, initialises data
 //! directories, starts whatever is not running and creates the `molt` user (password `molt`)
@@ -22,6 +23,7 @@
 mod mariadb;
 mod postgres;
 mod process;
+mod s3;
 pub mod sql;
 
 use std::fs;
@@ -55,7 +57,14 @@ pub struct Testbed {
     pub pg_target: Instance,
     /// MariaDB source.
     pub mariadb: Instance,
+    /// S3-compatible object storage (s3rver) with one bucket, [`S3_BUCKET`].
+    pub s3: Instance,
 }
+
+/// The bucket of the test bed's S3 server.
+pub const S3_BUCKET: &str = s3::BUCKET;
+/// Access key id and secret of the test bed's S3 server (the same word).
+pub const S3_KEY: &str = s3::KEY;
 
 /// The directory holding the test bed's data and state.
 pub fn testbed_dir() -> PathBuf {
@@ -77,8 +86,8 @@ pub fn testbed() -> &'static Testbed {
     })
 }
 
-const DEFAULT_PORTS: [(&str, u16); 3] =
-    [("pg-source", 55432), ("pg-target", 55433), ("mariadb", 53306)];
+const DEFAULT_PORTS: [(&str, u16); 4] =
+    [("pg-source", 55432), ("pg-target", 55433), ("mariadb", 53306), ("s3", 54569)];
 
 impl Testbed {
     /// Installs (if needed), initialises and starts all instances; returns their addresses.
@@ -97,11 +106,13 @@ impl Testbed {
             pg_source: Instance { name: "pg-source", port: port("pg-source") },
             pg_target: Instance { name: "pg-target", port: port("pg-target") },
             mariadb: Instance { name: "mariadb", port: port("mariadb") },
+            s3: Instance { name: "s3", port: port("s3") },
         };
         process::install_missing()?;
         postgres::up(&bed.dir.join("pg-source"), bed.pg_source.port, true)?;
         postgres::up(&bed.dir.join("pg-target"), bed.pg_target.port, false)?;
         mariadb::up(&bed.dir.join("mariadb"), bed.mariadb.port)?;
+        s3::up(&bed.dir.join("s3"), bed.s3.port)?;
         drop(lock);
         Ok(bed)
     }
@@ -118,6 +129,10 @@ impl Testbed {
         postgres::stop(&dir.join("pg-source"))?;
         postgres::stop(&dir.join("pg-target"))?;
         mariadb::stop(&dir.join("mariadb"))?;
+        let ports = process::read_ports(dir);
+        if let Some((_, port)) = ports.iter().find(|(n, _)| n == "s3") {
+            s3::stop(&dir.join("s3"), *port)?;
+        }
         drop(lock);
         fs::remove_dir_all(dir)
             .map_err(|e| TestbedError::io("removing the test bed directory", dir, e))
@@ -132,6 +147,7 @@ impl Testbed {
                 let port = ports.iter().find(|(n, _)| n == name).map(|(_, p)| *p);
                 let running = match *name {
                     "mariadb" => mariadb::is_running(&dir.join(name)),
+                    "s3" => port.is_some_and(|p| s3::is_running(&dir.join(name), p)),
                     _ => postgres::is_running(&dir.join(name)),
                 };
                 match port {
@@ -160,6 +176,16 @@ impl Testbed {
         format!("mysql://{TEST_USER}:{TEST_PASSWORD}@127.0.0.1:{}/{database}", self.mariadb.port)
     }
 
+    /// The S3 server's endpoint (`AWS_ENDPOINT`).
+    pub fn s3_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.s3.port)
+    }
+
+    /// Where the S3 server keeps the objects of [`S3_BUCKET`] on disk.
+    pub fn s3_bucket_dir(&self) -> PathBuf {
+        self.dir.join("s3").join("data").join(S3_BUCKET)
+    }
+
     /// `export NAME=value` lines for shells (`cargo xtask dbs env`).
     pub fn env_lines(&self) -> Vec<String> {
         vec![
@@ -167,6 +193,7 @@ impl Testbed {
             format!("export MOLT_TEST_PG_SOURCE_URL='{}'", self.pg_source_url("postgres")),
             format!("export MOLT_TEST_PG_TARGET_URL='{}'", self.pg_target_url("postgres")),
             format!("export MOLT_TEST_MARIADB_URL='{}'", self.mariadb_url("mysql")),
+            format!("export AWS_ENDPOINT={}", self.s3_endpoint()),
         ]
     }
 
