@@ -12,6 +12,7 @@ mod config;
 pub mod continuation;
 mod files;
 mod fileserver;
+mod retry;
 mod run;
 pub mod store;
 

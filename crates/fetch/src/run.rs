@@ -35,6 +35,7 @@ use tracing::{Instrument as _, debug, error, info, info_span, warn};
 use crate::config::{Compression, Config, DataPath, LoadMethod, Mode};
 use crate::continuation;
 use crate::files::{self, ShardWriter};
+use crate::retry::{self, Ambiguous};
 use crate::store::{Bucket, Store};
 
 const RELAY_CHUNK: usize = 256 * 1024;
@@ -74,6 +75,15 @@ struct Ctx {
     resuming: bool,
     /// `--continuation-file-name`: files of the token's table before it count as loaded.
     from_file: Option<String>,
+}
+
+impl Ctx {
+    fn retry_policy(&self) -> retry::Policy {
+        retry::Policy {
+            max_attempts: self.cfg.export_retry_max_attempts,
+            max_duration: self.cfg.export_retry_max_duration,
+        }
+    }
 }
 
 struct TableJob {
@@ -948,6 +958,7 @@ where
     let mut pending = futures_util::stream::FuturesUnordered::new();
     let mut out = Vec::with_capacity(shards.len());
     let mut iter = shards.into_iter();
+    let work = &work;
     loop {
         while pending.len() < limit {
             let Some(shard) = iter.next() else { break };
@@ -955,7 +966,23 @@ where
                 Some(c) => c,
                 None => source_session(ctx).await?,
             };
-            pending.push(work(shard, conn));
+            let mut conn = Some(conn);
+            let what = format!("shard {}/{} of {}", shard.index, shard.count, job.table.name);
+            // A retry reads the same rows: a new session on the same exported snapshot.
+            pending.push(async move {
+                retry::retry(ctx.retry_policy(), &what, |_| {
+                    let shard = shard.clone();
+                    let conn = conn.take();
+                    async move {
+                        let conn = match conn {
+                            Some(c) => c,
+                            None => source_session(ctx).await?,
+                        };
+                        work(shard, conn).await
+                    }
+                })
+                .await
+            });
         }
         match pending.next().await {
             Some(r) => {
@@ -1070,7 +1097,7 @@ async fn direct_copy(
                 progress.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
                 sink.send(buf).await.context("writing rows to the target")?;
             }
-            let written = sink.finish().await.with_context(|| {
+            let written = sink.finish().await.context(Ambiguous).with_context(|| {
                 format!(
                     "loading {} shard {}/{} into the target",
                     job.mapped.name, shard.index, shard.count
@@ -1137,40 +1164,53 @@ async fn export_to_files(
             }
         };
         let exporting = async {
-            let mut stream =
-                src.copy_out_raw(&out_sql).await.with_context(|| format!("starting {out_sql}"))?;
-            let mut batch: Vec<Bytes> = Vec::with_capacity(1024);
-            let mut batch_bytes = 0usize;
+            let mut failure: Option<anyhow::Error> = None;
             let mut rows = 0u64;
-            while let Some(chunk) = stream.next().await {
-                let c = chunk.with_context(|| {
-                    format!(
-                        "reading {} shard {}/{} from the source",
-                        job.table.name, shard.index, shard.count
-                    )
-                })?;
-                rows += 1;
-                batch_bytes += c.len();
-                batch.push(c);
-                if batch_bytes >= RELAY_CHUNK {
-                    progress.bytes.fetch_add(batch_bytes as u64, Ordering::Relaxed);
-                    progress.rows.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    batch_bytes = 0;
-                    if writer.send(std::mem::take(&mut batch)).await.is_err() {
-                        break;
+            match src.copy_out_raw(&out_sql).await {
+                Err(e) => failure = Some(anyhow!(e).context(format!("starting {out_sql}"))),
+                Ok(mut stream) => {
+                    let mut batch: Vec<Bytes> = Vec::with_capacity(1024);
+                    let mut batch_bytes = 0usize;
+                    while let Some(chunk) = stream.next().await {
+                        let c = match chunk {
+                            Ok(c) => c,
+                            Err(e) => {
+                                failure = Some(anyhow!(e).context(format!(
+                                    "reading {} shard {}/{} from the source",
+                                    job.table.name, shard.index, shard.count
+                                )));
+                                break;
+                            }
+                        };
+                        rows += 1;
+                        batch_bytes += c.len();
+                        batch.push(c);
+                        if batch_bytes >= RELAY_CHUNK {
+                            progress.bytes.fetch_add(batch_bytes as u64, Ordering::Relaxed);
+                            progress.rows.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                            batch_bytes = 0;
+                            if writer.send(std::mem::take(&mut batch)).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    drop(stream);
+                    if failure.is_none() && !batch.is_empty() {
+                        progress.rows.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        let _ = writer.send(batch).await;
                     }
                 }
             }
-            drop(stream);
-            if !batch.is_empty() {
-                progress.rows.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                let _ = writer.send(batch).await;
-            }
+            // Always wait for the writer thread, so that a retry never writes the same files
+            // while this attempt's thread still does.
             let written = writer
                 .finish()
                 .await
-                .with_context(|| format!("writing files under {}", dir.display()))?;
-            anyhow::Ok((written, rows))
+                .with_context(|| format!("writing files under {}", dir.display()));
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            anyhow::Ok((written?, rows))
         };
         let (exported, uploaded) = tokio::join!(exporting, uploading);
         // An upload failure is the cause when both failed (the writer stops when uploads do).
@@ -1282,32 +1322,12 @@ async fn copy_files(
         let in_sql = in_sql.clone();
         async move {
             let path = store.display(&job.table.name, &name);
-            let mut chunks = store.read(&job.table.name, &name).await?;
-            let mut tx = ctx.target_pool.begin().await.context("opening a target transaction")?;
-            let mut sink =
-                tx.copy_in_raw(&in_sql).await.with_context(|| format!("starting {in_sql}"))?;
-            while let Some(chunk) = chunks.next().await {
-                match chunk {
-                    Ok(c) => {
-                        progress.bytes.fetch_add(c.len() as u64, Ordering::Relaxed);
-                        sink.send(c).await.with_context(|| format!("loading {path}"))?;
-                    }
-                    Err(e) => {
-                        let _ = sink.abort("fetch could not read the file").await;
-                        return Err(anyhow!(e).context(format!("reading {path}")));
-                    }
-                }
-            }
-            let n = sink
-                .finish()
-                .await
-                .with_context(|| format!("loading {path} into {}", job.mapped.name))?;
-            if ctx.tracked {
-                continuation::mark_file(&mut tx, &ctx.fetch_id, &job.table.name, &name, n)
-                    .await
-                    .context("recording the loaded file")?;
-            }
-            tx.commit().await.with_context(|| format!("committing {path}"))?;
+            let what = format!("loading {path}");
+            // Each attempt is one target transaction: a failed one leaves nothing behind.
+            let n = retry::retry(ctx.retry_policy(), &what, |_| {
+                copy_file(ctx, job, store, &in_sql, &name, &path, progress)
+            })
+            .await?;
             progress.rows.fetch_add(n, Ordering::Relaxed);
             anyhow::Ok(n)
         }
@@ -1320,6 +1340,42 @@ async fn copy_files(
         total += r?;
     }
     Ok(total)
+}
+
+/// Loads one file with COPY in one target transaction, with its marker.
+async fn copy_file(
+    ctx: &Ctx,
+    job: &TableJob,
+    store: &Store,
+    in_sql: &str,
+    name: &str,
+    path: &str,
+    progress: &Progress,
+) -> anyhow::Result<u64> {
+    let mut chunks = store.read(&job.table.name, name).await?;
+    let mut tx = ctx.target_pool.begin().await.context("opening a target transaction")?;
+    let mut sink = tx.copy_in_raw(in_sql).await.with_context(|| format!("starting {in_sql}"))?;
+    while let Some(chunk) = chunks.next().await {
+        match chunk {
+            Ok(c) => {
+                progress.bytes.fetch_add(c.len() as u64, Ordering::Relaxed);
+                sink.send(c).await.with_context(|| format!("loading {path}"))?;
+            }
+            Err(e) => {
+                let _ = sink.abort("fetch could not read the file").await;
+                return Err(anyhow!(e).context(format!("reading {path}")));
+            }
+        }
+    }
+    let n =
+        sink.finish().await.with_context(|| format!("loading {path} into {}", job.mapped.name))?;
+    if ctx.tracked {
+        continuation::mark_file(&mut tx, &ctx.fetch_id, &job.table.name, name, n)
+            .await
+            .context("recording the loaded file")?;
+    }
+    tx.commit().await.context(Ambiguous).with_context(|| format!("committing {path}"))?;
+    Ok(n)
 }
 
 /// Loads files with CockroachDB `IMPORT INTO`, recording each batch's files after it.

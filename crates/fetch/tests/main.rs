@@ -8,5 +8,6 @@ mod errors;
 mod fidelity;
 mod logs;
 mod resume;
+mod retries;
 mod rules;
 mod slot;

@@ -10,6 +10,23 @@ pub mod import;
 
 use molt_schema::{CopyFormat, TableName, quote_ident};
 
+/// Whether a database error may go away on its own: a lost or refused connection, a
+/// serialization failure or deadlock, a server shutting down, too many connections. Retrying
+/// such an error can succeed; retrying any other cannot.
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            matches!(c.as_ref(), "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "53300")
+                || c.starts_with("08")
+        }),
+        _ => false,
+    }
+}
+
 /// `COPY "s"."t" ("a", "b") FROM STDIN [WITH (FORMAT csv)]`.
 pub fn copy_in_sql(table: &TableName, columns: &[String], format: CopyFormat) -> String {
     let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
@@ -19,6 +36,13 @@ pub fn copy_in_sql(table: &TableName, columns: &[String], format: CopyFormat) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transient_errors() {
+        assert!(is_transient(&sqlx::Error::PoolTimedOut));
+        assert!(is_transient(&sqlx::Error::Io(std::io::Error::other("reset"))));
+        assert!(!is_transient(&sqlx::Error::RowNotFound));
+    }
 
     #[test]
     fn copy_statements() {

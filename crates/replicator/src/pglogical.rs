@@ -1066,28 +1066,7 @@ async fn renew_lease(lease: Arc<Lease>, pool: PgPool, lost: watch::Sender<Option
 fn is_transient(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         if let Some(sqlx_err) = c.downcast_ref::<sqlx::Error>() {
-            return match sqlx_err {
-                sqlx::Error::Io(_)
-                | sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::Protocol(_) => true,
-                sqlx::Error::Database(db) => {
-                    matches!(
-                        db.code().as_deref(),
-                        Some(
-                            "40001"
-                                | "40P01"
-                                | "57P01"
-                                | "57P02"
-                                | "57P03"
-                                | "08006"
-                                | "08003"
-                                | "53300"
-                        )
-                    )
-                }
-                _ => false,
-            };
+            return molt_target::is_transient(sqlx_err);
         }
         if c.downcast_ref::<StageError>().is_some_and(StageError::is_transient) {
             return true;
