@@ -34,6 +34,10 @@ pub struct FetchArgs {
     /// Match schema and table names case-sensitively.
     #[arg(long = "case-sensitive", num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub case_sensitive: bool,
+    /// File format of an export-only run: csv (the default, what IMPORT INTO and COPY load)
+    /// or parquet (typed, zstd-compressed, for a data lake; needs --mode export-only).
+    #[arg(long, default_value = "csv")]
+    pub format: String,
     /// Delete intermediate files when the load succeeds.
     #[arg(long)]
     pub cleanup: bool,

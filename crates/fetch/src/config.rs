@@ -51,6 +51,15 @@ pub enum LoadMethod {
     Import,
 }
 
+/// Format of intermediate files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    /// CSV (what the loaders read).
+    Csv,
+    /// Parquet, for export-only runs.
+    Parquet,
+}
+
 /// Compression of intermediate files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -106,6 +115,8 @@ pub struct Config {
     pub method: LoadMethod,
     /// File compression.
     pub compression: Compression,
+    /// `--format`.
+    pub format: FileFormat,
     /// `--table-handling`.
     pub handling: TableHandling,
     /// `--skip-pk-check`.
@@ -202,6 +213,18 @@ impl Config {
             ),
             (Some(other), _) => bail!("--compression {other:?} is not one of gzip, none"),
         };
+        let format = match a.format.as_str() {
+            "csv" => FileFormat::Csv,
+            "parquet" => {
+                if mode != Mode::ExportOnly || path == DataPath::Direct {
+                    bail!(
+                        "--format parquet writes files for a data lake: it needs --mode export-only and --local-path or --bucket-path (IMPORT INTO and COPY load CSV)"
+                    );
+                }
+                FileFormat::Parquet
+            }
+            other => bail!("--format {other:?} is not one of csv, parquet"),
+        };
         if a.table_exclusion_filter == ".*" {
             bail!("--table-exclusion-filter '.*' excludes every table");
         }
@@ -283,6 +306,7 @@ impl Config {
             path,
             method,
             compression,
+            format,
             handling,
             skip_pk_check: a.skip_pk_check,
             export_concurrency: a.export_concurrency.max(1),
@@ -340,6 +364,13 @@ mod tests {
         );
         assert!(e(&["--direct-copy", "--metrics-listen-addr", "nope"]).contains("host:port"));
         assert!(e(&["--direct-copy", "--fetch-id", "x"]).contains("writes none"));
+        assert!(
+            e(&["--local-path", "/d", "--use-copy", "--format", "parquet"]).contains("export-only")
+        );
+        assert!(e(&["--local-path", "/d", "--format", "orc"]).contains("csv, parquet"));
+        let c =
+            args(&["--local-path", "/d", "--mode", "export-only", "--format", "parquet"]).unwrap();
+        assert_eq!(c.format, FileFormat::Parquet);
         assert!(e(&["--direct-copy", "--continuation-token", "t"]).contains("need --fetch-id"));
         let local = ["--local-path", "/d", "--use-copy", "--fetch-id", "f"];
         assert!(

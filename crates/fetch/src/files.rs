@@ -136,7 +136,8 @@ pub fn read_manifest(root: &Path, table: &TableName) -> io::Result<Option<Manife
 
 /// Whether a file name is one of fetch's data files.
 pub fn is_data_file(name: &str) -> bool {
-    name.starts_with("shard_") && (name.ends_with(".csv") || name.ends_with(".csv.gz"))
+    name.starts_with("shard_")
+        && (name.ends_with(".csv") || name.ends_with(".csv.gz") || name.ends_with(".parquet"))
 }
 
 enum Sink {

@@ -12,6 +12,7 @@ mod config;
 pub mod continuation;
 mod files;
 mod fileserver;
+pub mod parquet;
 mod retry;
 mod run;
 pub mod store;
@@ -19,7 +20,7 @@ pub mod store;
 use std::process::ExitCode;
 
 pub use cli::FetchArgs;
-pub use config::{Compression, Config, DataPath, LoadMethod, Mode, Resume};
+pub use config::{Compression, Config, DataPath, FileFormat, LoadMethod, Mode, Resume};
 pub use run::{FetchSummary, run};
 
 /// Installs logging, runs, reports: what `main` of `fetch` and `molt fetch` call.

@@ -32,9 +32,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{Instrument as _, debug, error, info, info_span, warn};
 
-use crate::config::{Compression, Config, DataPath, LoadMethod, Mode};
+use crate::config::{Compression, Config, DataPath, FileFormat, LoadMethod, Mode};
 use crate::continuation;
 use crate::files::{self, ShardWriter};
+use crate::parquet::ParquetShardWriter;
 use crate::retry::{self, Ambiguous};
 use crate::store::{Bucket, Store};
 
@@ -1131,8 +1132,15 @@ async fn export_to_files(
 ) -> anyhow::Result<Vec<(String, u64)>> {
     store.remove_table(&job.table.name).await.context("clearing files of an earlier export")?;
     let dir = store.write_dir();
+    let exported: Vec<molt_schema::Column> =
+        job.table.columns.iter().filter(|c| columns.contains(&c.name)).cloned().collect();
+    let exported = &exported;
     let rows = for_each_shard(ctx, job, |shard, mut src| async move {
-        let out_sql = copy_out_sql(&job.table, columns, &shard, CopyFormat::Csv);
+        let copy_format = match ctx.cfg.format {
+            FileFormat::Csv => CopyFormat::Csv,
+            FileFormat::Parquet => CopyFormat::Text,
+        };
+        let out_sql = copy_out_sql(&job.table, columns, &shard, copy_format);
         // A bucket's parts upload as they are finished, so few are ever on local disk.
         let (uploads, uploader) = match store {
             Store::Local(_) => (None, None),
@@ -1148,15 +1156,26 @@ async fn export_to_files(
                 (Some(tx), Some(task))
             }
         };
-        let writer = ShardWriter::start(
-            dir,
-            &job.table.name,
-            shard.index,
-            ctx.cfg.compression,
-            ctx.cfg.flush_rows,
-            ctx.cfg.flush_size,
-            uploads,
-        );
+        let writer = match ctx.cfg.format {
+            FileFormat::Csv => AnyWriter::Csv(ShardWriter::start(
+                dir,
+                &job.table.name,
+                shard.index,
+                ctx.cfg.compression,
+                ctx.cfg.flush_rows,
+                ctx.cfg.flush_size,
+                uploads,
+            )),
+            FileFormat::Parquet => AnyWriter::Parquet(ParquetShardWriter::start(
+                dir,
+                &job.table.name,
+                exported,
+                shard.index,
+                ctx.cfg.flush_rows,
+                ctx.cfg.flush_size,
+                uploads,
+            )),
+        };
         let uploading = async {
             match uploader {
                 Some(task) => task.await,
@@ -1232,6 +1251,28 @@ async fn export_to_files(
         rows.into_iter().flatten().map(|f| (f.name, f.rows)).collect();
     all.sort();
     Ok(all)
+}
+
+/// A shard's file writer: CSV (the default) or Parquet.
+enum AnyWriter {
+    Csv(ShardWriter),
+    Parquet(ParquetShardWriter),
+}
+
+impl AnyWriter {
+    async fn send(&self, rows: Vec<Bytes>) -> Result<(), ()> {
+        match self {
+            AnyWriter::Csv(w) => w.send(rows).await,
+            AnyWriter::Parquet(w) => w.send(rows).await,
+        }
+    }
+
+    async fn finish(self) -> std::io::Result<Vec<files::WrittenFile>> {
+        match self {
+            AnyWriter::Csv(w) => w.finish().await,
+            AnyWriter::Parquet(w) => w.finish().await,
+        }
+    }
 }
 
 /// The files of a table still to load: those of its manifest (or, for files exported by an

@@ -7,6 +7,7 @@ mod bucket;
 mod errors;
 mod fidelity;
 mod logs;
+mod parquet;
 mod resume;
 mod retries;
 mod rules;
