@@ -121,8 +121,9 @@ struct TransformRule {
     column_exclusion_opts: Option<ColumnExclusion>,
 }
 
-/// A rule's selectors compiled as fetch reads them: regular expressions that match anywhere in
-/// the name (as Go's `regexp.MatchString`, which MOLT uses), so anchor with `^…$` for exact.
+/// A rule's selectors compiled as fetch reads them: regular expressions matching the whole
+/// name, anchored like `--table-filter` (`docs/design/20261125-foundation.md`), so that a rule
+/// for schema `public` never touches `public_archive`. `^…$` in a rule is harmless.
 #[derive(Debug, Clone)]
 struct Compiled {
     schema: Option<regex::Regex>,
@@ -131,7 +132,7 @@ struct Compiled {
 }
 
 fn compile(what: &str, pattern: &str) -> Result<regex::Regex, SchemaError> {
-    regex::Regex::new(pattern)
+    regex::Regex::new(&format!("^(?:{pattern})$"))
         .map_err(|e| file_err("--transformations-file", format!("{what} {pattern:?}: {e}")))
 }
 
@@ -284,6 +285,11 @@ mod tests {
         assert_eq!(t.fetch_rename(&n("public", "charges_part1")), n("public", "charges"));
         assert_eq!(t.fetch_rename(&n("previous_schema", "x")), n("new_schema", "x"));
         assert_eq!(t.fetch_rename(&n("public", "other")), n("public", "other"));
+        assert_eq!(
+            t.fetch_rename(&n("previous_schema_2", "x")),
+            n("previous_schema_2", "x"),
+            "selectors match whole names"
+        );
         let ex = t.excluded_columns(&n("public", "t"), ["id", "age", "stage"]);
         assert_eq!(ex, vec![ExcludedColumn { name: "age".into(), add_computed_def: true }]);
         // A later rule wins: people.age is excluded without re-adding it.
