@@ -4,8 +4,23 @@
 
 use std::time::Duration;
 
+use sqlx::Connection as _;
+
 use crate::support::{fetch, rows, scalar, scratch_dir, source_with};
 use molt_testkit::{TestDb, testbed};
+
+/// A row filter that keeps every row but stalls the source's COPY for 3 s halfway through, so
+/// the test can kill a session in the middle of a COPY whatever the machine's speed.
+fn stalling_filter(dir: &std::path::Path) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    let p = dir.join("stall.json");
+    std::fs::write(
+        &p,
+        r#"{"filters":[{"resource_specifier":{"schema":"public","table":"big"},"expr":"id <> 200000 OR pg_sleep(3)::text = ''"}]}"#,
+    )
+    .unwrap();
+    p.to_str().unwrap().to_owned()
+}
 
 const ROWS: i64 = 400_000;
 
@@ -18,19 +33,18 @@ async fn source() -> TestDb {
 }
 
 /// Terminates (once) the backend of `url`'s server running a statement like `pattern` in
-/// database `db`; returns whether it found one.
+/// database `db`; returns whether it found one within a minute.
 async fn terminate_once(url: &str, db: &str, pattern: &str) -> bool {
-    let mut tick = tokio::time::interval(Duration::from_millis(2));
-    for _ in 0..10_000 {
+    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+    let sql = format!(
+        "SELECT COALESCE(bool_or(pg_terminate_backend(pid)), false) FROM pg_stat_activity \
+         WHERE datname = '{db}' AND state = 'active' AND query LIKE '{pattern}' AND pid <> pg_backend_pid()"
+    );
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    for _ in 0..3000 {
         tick.tick().await;
-        let killed: bool = scalar(
-            url,
-            &format!(
-                "SELECT COALESCE(bool_or(pg_terminate_backend(pid)), false) FROM pg_stat_activity \
-                 WHERE datname = '{db}' AND state = 'active' AND query LIKE '{pattern}' AND pid <> pg_backend_pid()"
-            ),
-        )
-        .await;
+        let killed: bool =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).fetch_one(&mut c).await.unwrap();
         if killed {
             return true;
         }
@@ -44,6 +58,7 @@ async fn a_shard_whose_source_session_dies_is_exported_again() {
     let dst = testbed().fresh_pg_target().await;
     let dir = scratch_dir("retry-source");
     let d = dir.to_str().unwrap().to_owned();
+    let f = stalling_filter(&dir);
     let (s, t) = (src.url.clone(), dst.url.clone());
     let load = tokio::spawn(async move {
         fetch(
@@ -59,6 +74,8 @@ async fn a_shard_whose_source_session_dies_is_exported_again() {
                 "1",
                 "--table-handling",
                 "drop-on-target-and-recreate",
+                "--filter-path",
+                &f,
             ],
         )
         .await
@@ -77,6 +94,8 @@ async fn a_shard_whose_source_session_dies_is_exported_again() {
 async fn a_direct_copy_shard_whose_target_session_dies_is_copied_again() {
     let src = source().await;
     let dst = testbed().fresh_pg_target().await;
+    let dir = scratch_dir("retry-target");
+    let f = stalling_filter(&dir);
     let (s, t) = (src.url.clone(), dst.url.clone());
     let load = tokio::spawn(async move {
         fetch(
@@ -88,6 +107,8 @@ async fn a_direct_copy_shard_whose_target_session_dies_is_copied_again() {
                 "1",
                 "--table-handling",
                 "drop-on-target-and-recreate",
+                "--filter-path",
+                &f,
             ],
         )
         .await
@@ -95,12 +116,15 @@ async fn a_direct_copy_shard_whose_target_session_dies_is_copied_again() {
     assert!(terminate_once(&dst.url, &dst.name, "COPY%FROM STDIN%").await, "the load was caught");
     load.await.unwrap().expect("the shard was retried");
     assert_eq!(rows(&src.url, "big", "id").await, rows(&dst.url, "big", "id").await);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_one_attempt_the_same_failure_stops_the_table() {
     let src = source().await;
     let dst = testbed().fresh_pg_target().await;
+    let dir = scratch_dir("retry-once");
+    let f = stalling_filter(&dir);
     let (s, t) = (src.url.clone(), dst.url.clone());
     let load = tokio::spawn(async move {
         fetch(
@@ -114,6 +138,8 @@ async fn with_one_attempt_the_same_failure_stops_the_table() {
                 "1",
                 "--table-handling",
                 "drop-on-target-and-recreate",
+                "--filter-path",
+                &f,
             ],
         )
         .await
@@ -123,4 +149,5 @@ async fn with_one_attempt_the_same_failure_stops_the_table() {
     assert!(format!("{err:#}").contains("big"), "{err:#}");
     let n: i64 = scalar(&dst.url, "SELECT count(*) FROM big").await;
     assert_eq!(n, 0, "the failed shard's COPY was rolled back");
+    let _ = std::fs::remove_dir_all(&dir);
 }
