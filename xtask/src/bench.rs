@@ -460,8 +460,8 @@ fn wait_slot(src: &str, slot: &str, lsn: &str, limit: Duration) -> anyhow::Resul
 }
 
 fn end_lsn(src: &str) -> anyhow::Result<String> {
-    psql(src, "BEGIN; SET LOCAL synchronous_commit = on; SELECT txid_current(); COMMIT;")?;
-    psql(src, "SELECT pg_current_wal_lsn()")
+    psql(src, &format!("{};", molt_testkit::sql::FLUSH_WAL_SQL))?;
+    psql(src, "SELECT pg_current_wal_flush_lsn()")
 }
 
 fn lag_percentiles(dst: &str, since: &str) -> anyhow::Result<(f64, f64)> {

@@ -171,11 +171,12 @@ pub async fn delta_migration(bed: &Testbed, say: impl Fn(&str)) -> anyhow::Resul
     say(&format!(
         "cutover: the application stopped after {app_transactions} transactions; waiting for the drain"
     ));
-    exec(&src.url, "BEGIN; SET LOCAL synchronous_commit = on; SELECT txid_current(); COMMIT")
-        .await?;
+    // A synchronous commit that writes WAL flushes every asynchronous commit before it; the
+    // flushed position is then at or after the application's last commit.
+    exec(&src.url, molt_testkit::sql::FLUSH_WAL_SQL).await?;
     let end: String = {
         let mut c = PgConnection::connect(&src.url).await?;
-        sqlx::query_scalar("SELECT pg_current_wal_lsn()::text").fetch_one(&mut c).await?
+        sqlx::query_scalar("SELECT pg_current_wal_flush_lsn()::text").fetch_one(&mut c).await?
     };
     let mut c = PgConnection::connect(&src.url).await?;
     let mut tick = tokio::time::interval(Duration::from_millis(20));

@@ -48,13 +48,20 @@ pub async fn rows(url: &str, table: &str, key: &str) -> Vec<String> {
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
+/// SQL that makes everything committed so far decodable by logical replication: a
+/// synchronous commit of a transaction that writes WAL (a logical message, which pgoutput
+/// ignores), so the flush covers every earlier asynchronous commit. A transaction that only
+/// takes an xid writes no WAL and does not flush, whatever `synchronous_commit` says.
+pub const FLUSH_WAL_SQL: &str = "BEGIN; SET LOCAL synchronous_commit = on; \
+     SELECT pg_logical_emit_message(true, 'molt-flush', ''); COMMIT";
+
 /// Makes everything committed so far decodable by logical replication and returns the WAL
-/// position after it. The test bed commits asynchronously and decoding reads flushed WAL
-/// only, so one synchronous commit flushes the rest.
+/// position after it (the flushed position: every earlier commit ends at or before it). The
+/// test bed commits asynchronously and decoding reads flushed WAL only.
 ///
 /// # Panics
 /// When a statement fails.
 pub async fn flush_wal(url: &str) -> String {
-    exec(url, "BEGIN; SET LOCAL synchronous_commit = on; SELECT txid_current(); COMMIT").await;
-    scalar(url, "SELECT pg_current_wal_lsn()::text").await
+    exec(url, FLUSH_WAL_SQL).await;
+    scalar(url, "SELECT pg_current_wal_flush_lsn()::text").await
 }

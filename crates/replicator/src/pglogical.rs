@@ -1230,6 +1230,7 @@ async fn session(
                 continue;
             }
             Some(lsn) = done_rx.recv() => {
+                debug!("applied through {lsn}");
                 acked = Some(lsn);
                 client.update_applied_lsn(Lsn::from_u64(lsn.raw()));
                 if last_progress_log.elapsed() >= cfg.standby_timeout {
@@ -1327,6 +1328,7 @@ async fn session(
                     && commit_due.is_none()
                     && sent == acked;
                 if idle {
+                    debug!(sent = ?sent, acked = ?acked, "idle: acknowledging {}", PgLsn::new(wal_end.as_u64()));
                     client.update_applied_lsn(wal_end);
                 }
             }
