@@ -1000,6 +1000,15 @@ pub async fn run(cfg: PglogicalConfig, stop: watch::Receiver<bool>) -> anyhow::R
                 Err(anyhow::anyhow!(why))
             }
         };
+        if attempt.is_err() {
+            // --maxRetries counts failures in a row: a session that moved the checkpoint
+            // before failing starts the count (and the back-off) afresh.
+            let now = saved_lsn(&target, &staging, &cfg).await.unwrap_or(checkpoint);
+            if now > checkpoint {
+                failures = 0;
+                backoff = cfg.retry_initial_backoff;
+            }
+        }
         match attempt {
             Ok(Ended::Shutdown) => break Ok(()),
             Err(e) if is_row_error(&e) => {

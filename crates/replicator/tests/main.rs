@@ -255,6 +255,59 @@ async fn serial_losing_the_target_connection_resumes_from_the_checkpoint() {
     exec(&src.url, &format!("SELECT pg_drop_replication_slot('{slot}')")).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serial_max_retries_counts_failures_in_a_row_not_in_a_lifetime() {
+    let (src, dst, slot) = setup("CREATE TABLE t (id int4 PRIMARY KEY, v int4 NOT NULL);").await;
+    let mut argv = args(&src, &dst, &slot);
+    argv.extend(["--maxRetries".to_owned(), "1".to_owned()]);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut engine = tokio::spawn(pglogical::run(config_with(argv), stop_rx));
+    // Three failures of an apply transaction, each after the replicator made progress: with
+    // --maxRetries 1 it must survive them all. A lock holds the apply still, and its backend
+    // is terminated in the middle of the transaction.
+    let blocked = format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' \
+         AND application_name = 'molt' AND wait_event_type = 'Lock'",
+        dst.name
+    );
+    for round in 0..3 {
+        let mut holder = PgConnection::connect(&dst.url).await.unwrap();
+        sqlx::raw_sql("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        exec(&src.url, &format!("INSERT INTO t SELECT g, {round} FROM generate_series({round} * 100 + 1, {round} * 100 + 100) g")).await;
+        source_end(&src).await;
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        let mut killed = false;
+        for _ in 0..3000 {
+            tick.tick().await;
+            assert!(!engine.is_finished(), "round {round}: the replicator gave up");
+            let n: i64 = scalar(
+                &dst.url,
+                &format!("SELECT count(*) FROM ({blocked}) k WHERE pg_terminate_backend"),
+            )
+            .await;
+            if n > 0 {
+                killed = true;
+                break;
+            }
+        }
+        assert!(killed, "round {round}: the apply never waited on the lock");
+        sqlx::raw_sql("ROLLBACK").execute(&mut holder).await.unwrap();
+        let end = source_end(&src).await;
+        tokio::select! {
+            () = wait_applied(&src, &dst, &slot, &end) => {}
+            gone = &mut engine => panic!("round {round}: the replicator gave up: {gone:?}"),
+        }
+    }
+    assert!(!engine.is_finished(), "the replicator gave up");
+    assert_eq!(rows(&src.url, "t", "id").await, rows(&dst.url, "t", "id").await);
+    stop_tx.send(true).unwrap();
+    engine.await.unwrap().expect("stops cleanly");
+    exec(&src.url, &format!("SELECT pg_drop_replication_slot('{slot}')")).await;
+}
+
 /// Peak resident memory of a process, in KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
