@@ -19,6 +19,7 @@
 //! A value that does not fit its Parquet type (a numeric `NaN`, a date `infinity`) stops the
 //! export with the column and value named: the file would not hold what the source holds.
 
+use molt_schema::civil::days_from_civil;
 use std::fs::File;
 use std::io;
 use std::path::Path;
@@ -196,17 +197,6 @@ fn parse_decimal(text: &str, scale: i8) -> Option<i128> {
         n = n.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
     }
     Some(if neg { -n } else { n })
-}
-
-/// Days from 1970-01-01 to a proleptic Gregorian date (year 0 is 1 BC).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// `YYYY-MM-DD` (with ` BC` already removed when `bc`) as days since 1970-01-01.

@@ -16,6 +16,7 @@
 //! # Ok::<(), molt_schema::SchemaError>(())
 //! ```
 
+pub mod civil;
 pub mod compare;
 pub mod ddl;
 mod filter;

@@ -192,19 +192,7 @@ impl Transforms {
     /// The target name of a source table as fetch reads the rules (regular-expression
     /// selectors; see [`Transforms::rename`] for verify's exact names).
     pub fn fetch_rename(&self, source: &TableName) -> TableName {
-        let mut out = source.clone();
-        for (r, c) in self.rules.iter().zip(&self.compiled) {
-            if !c.matches(source) {
-                continue;
-            }
-            if let Some(t) = &r.table_rename_opts {
-                out.table = t.value.clone();
-            }
-            if let Some(s) = &r.schema_rename_opts {
-                out.schema = s.value.clone();
-            }
-        }
-        out
+        self.renamed(source, |_, c| c.matches(source))
     }
 
     /// The columns of `source` (named in `columns`) that fetch leaves out, in column order.
@@ -233,9 +221,18 @@ impl Transforms {
 
     /// The target name of a source table.
     pub fn rename(&self, source: &TableName) -> TableName {
+        self.renamed(source, |r, _| r.resource_specifier.matches(source))
+    }
+
+    /// Applies, in order, the renames of the rules `applies` selects.
+    fn renamed(
+        &self,
+        source: &TableName,
+        applies: impl Fn(&TransformRule, &Compiled) -> bool,
+    ) -> TableName {
         let mut out = source.clone();
-        for r in &self.rules {
-            if !r.resource_specifier.matches(source) {
+        for (r, c) in self.rules.iter().zip(&self.compiled) {
+            if !applies(r, c) {
                 continue;
             }
             if let Some(t) = &r.table_rename_opts {

@@ -6,6 +6,7 @@
 //! arrays element-wise with the element's kind. Keys are ordered the way the servers sort
 //! them, so the merge of two key-ordered streams never misaligns.
 
+use molt_schema::civil::days_from_civil;
 use std::cmp::Ordering;
 
 use molt_schema::SqlType;
@@ -226,16 +227,6 @@ pub fn instant(s: &str) -> Option<i128> {
     let total =
         (days * 86_400 + h * 3600 + m * 60 + secs - offset) as i128 * 1_000_000 + micros as i128;
     Some(total)
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// The elements of a one-dimensional array literal (`{a,"b c",NULL}`), NULL as `None`.
