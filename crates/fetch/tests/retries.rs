@@ -1,55 +1,71 @@
-//! `--export-retry-max-attempts`: a shard whose source or target session is killed mid-COPY
-//! is redone from the same snapshot and the load ends identical; with one attempt allowed the
-//! same failure stops the table.
+//! `--export-retry-max-attempts`: a shard whose source or target session is killed in the
+//! middle of its COPY is redone from the same snapshot and the load ends identical; with one
+//! attempt allowed the same failure stops the table.
+//!
+//! The kill is tied to an event, not to timing: the test holds a lock on the table, so the
+//! COPY waits on it; the test terminates the backend seen waiting, then releases the lock.
 
 use std::time::Duration;
 
-use sqlx::Connection as _;
+use molt_fetch::FetchSummary;
+use sqlx::{Connection as _, PgConnection};
 
 use crate::support::{fetch, rows, scalar, scratch_dir, source_with};
 use molt_testkit::{TestDb, testbed};
 
-/// A row filter that keeps every row but stalls the source's COPY for 3 s halfway through, so
-/// the test can kill a session in the middle of a COPY whatever the machine's speed.
-fn stalling_filter(dir: &std::path::Path) -> String {
-    std::fs::create_dir_all(dir).unwrap();
-    let p = dir.join("stall.json");
-    std::fs::write(
-        &p,
-        r#"{"filters":[{"resource_specifier":{"schema":"public","table":"big"},"expr":"id <> 200000 OR pg_sleep(3)::text = ''"}]}"#,
-    )
-    .unwrap();
-    p.to_str().unwrap().to_owned()
-}
-
-const ROWS: i64 = 400_000;
+const ROWS: i64 = 100_000;
+const DDL: &str = "CREATE TABLE big (id int8 PRIMARY KEY, v text NOT NULL);";
 
 async fn source() -> TestDb {
     source_with(&format!(
-        "CREATE TABLE big (id int8 PRIMARY KEY, v text NOT NULL); \
-         INSERT INTO big SELECT g, md5(g::text) || md5((g + 1)::text) FROM generate_series(1, {ROWS}) g;"
+        "{DDL} INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, {ROWS}) g;"
     ))
     .await
 }
 
-/// Terminates (once) the backend of `url`'s server running a statement like `pattern` in
-/// database `db`; returns whether it found one within a minute.
-async fn terminate_once(url: &str, db: &str, pattern: &str) -> bool {
-    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
-    let sql = format!(
+/// Runs fetch with `args` while `big` is locked on `locked`: waits for fetch's COPY to queue
+/// behind the lock, terminates that backend, releases the lock, and returns fetch's result.
+async fn load_killing_the_waiting_copy(
+    src: &TestDb,
+    dst: &TestDb,
+    locked: &TestDb,
+    args: &[&str],
+) -> anyhow::Result<FetchSummary> {
+    let mut holder = PgConnection::connect(&locked.url).await.unwrap();
+    sqlx::raw_sql("BEGIN; LOCK TABLE big IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let (s, t) = (src.url.clone(), dst.url.clone());
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let mut load = tokio::spawn(async move {
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        fetch(&s, &t, &argv).await
+    });
+    // The kill is in the select list, so it runs only on rows the WHERE clause kept (a
+    // function in WHERE may be evaluated before the other conditions, on every backend).
+    let kill = format!(
         "SELECT COALESCE(bool_or(pg_terminate_backend(pid)), false) FROM pg_stat_activity \
-         WHERE datname = '{db}' AND state = 'active' AND query LIKE '{pattern}' AND pid <> pg_backend_pid()"
+         WHERE datname = '{}' AND wait_event_type = 'Lock' AND query LIKE 'COPY%'",
+        locked.name
     );
+    let mut watcher = PgConnection::connect(&locked.url).await.unwrap();
     let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut killed = false;
     for _ in 0..3000 {
         tick.tick().await;
-        let killed: bool =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).fetch_one(&mut c).await.unwrap();
+        assert!(!load.is_finished(), "fetch ended before its COPY waited on the lock");
+        killed = sqlx::query_scalar(sqlx::AssertSqlSafe(kill.clone()))
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap();
         if killed {
-            return true;
+            break;
         }
     }
-    false
+    assert!(killed, "fetch's COPY never waited on the lock");
+    sqlx::raw_sql("ROLLBACK").execute(&mut holder).await.unwrap();
+    (&mut load).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -57,34 +73,21 @@ async fn a_shard_whose_source_session_dies_is_exported_again() {
     let src = source().await;
     let dst = testbed().fresh_pg_target().await;
     let dir = scratch_dir("retry-source");
-    let d = dir.to_str().unwrap().to_owned();
-    let f = stalling_filter(&dir);
-    let (s, t) = (src.url.clone(), dst.url.clone());
-    let load = tokio::spawn(async move {
-        fetch(
-            &s,
-            &t,
-            &[
-                "--local-path",
-                &d,
-                "--use-copy",
-                "--flush-rows",
-                "20000",
-                "--export-concurrency",
-                "1",
-                "--table-handling",
-                "drop-on-target-and-recreate",
-                "--filter-path",
-                &f,
-            ],
-        )
+    let d = dir.to_str().unwrap();
+    let args = [
+        "--local-path",
+        d,
+        "--use-copy",
+        "--flush-rows",
+        "20000",
+        "--export-concurrency",
+        "1",
+        "--table-handling",
+        "drop-on-target-and-recreate",
+    ];
+    let summary = load_killing_the_waiting_copy(&src, &dst, &src, &args)
         .await
-    });
-    assert!(
-        terminate_once(&src.url, &src.name, "COPY%big%TO STDOUT%").await,
-        "the export was caught"
-    );
-    let summary = load.await.unwrap().expect("the shard was retried");
+        .expect("the shard was retried");
     assert_eq!(summary.rows, vec![ROWS as u64]);
     assert_eq!(rows(&src.url, "big", "id").await, rows(&dst.url, "big", "id").await);
     let _ = std::fs::remove_dir_all(&dir);
@@ -94,60 +97,29 @@ async fn a_shard_whose_source_session_dies_is_exported_again() {
 async fn a_direct_copy_shard_whose_target_session_dies_is_copied_again() {
     let src = source().await;
     let dst = testbed().fresh_pg_target().await;
-    let dir = scratch_dir("retry-target");
-    let f = stalling_filter(&dir);
-    let (s, t) = (src.url.clone(), dst.url.clone());
-    let load = tokio::spawn(async move {
-        fetch(
-            &s,
-            &t,
-            &[
-                "--direct-copy",
-                "--export-concurrency",
-                "1",
-                "--table-handling",
-                "drop-on-target-and-recreate",
-                "--filter-path",
-                &f,
-            ],
-        )
-        .await
-    });
-    assert!(terminate_once(&dst.url, &dst.name, "COPY%FROM STDIN%").await, "the load was caught");
-    load.await.unwrap().expect("the shard was retried");
+    // The target table exists beforehand, so that the lock held on it stops only the COPY.
+    molt_testkit::sql::exec(&dst.url, DDL).await;
+    let args = ["--direct-copy", "--export-concurrency", "1"];
+    load_killing_the_waiting_copy(&src, &dst, &dst, &args).await.expect("the shard was retried");
     assert_eq!(rows(&src.url, "big", "id").await, rows(&dst.url, "big", "id").await);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_one_attempt_the_same_failure_stops_the_table() {
     let src = source().await;
     let dst = testbed().fresh_pg_target().await;
-    let dir = scratch_dir("retry-once");
-    let f = stalling_filter(&dir);
-    let (s, t) = (src.url.clone(), dst.url.clone());
-    let load = tokio::spawn(async move {
-        fetch(
-            &s,
-            &t,
-            &[
-                "--direct-copy",
-                "--export-concurrency",
-                "1",
-                "--export-retry-max-attempts",
-                "1",
-                "--table-handling",
-                "drop-on-target-and-recreate",
-                "--filter-path",
-                &f,
-            ],
-        )
-        .await
-    });
-    assert!(terminate_once(&src.url, &src.name, "COPY%big%TO STDOUT%").await);
-    let err = load.await.unwrap().expect_err("no retry allowed");
+    let args = [
+        "--direct-copy",
+        "--export-concurrency",
+        "1",
+        "--export-retry-max-attempts",
+        "1",
+        "--table-handling",
+        "drop-on-target-and-recreate",
+    ];
+    let err =
+        load_killing_the_waiting_copy(&src, &dst, &src, &args).await.expect_err("no retry allowed");
     assert!(format!("{err:#}").contains("big"), "{err:#}");
     let n: i64 = scalar(&dst.url, "SELECT count(*) FROM big").await;
     assert_eq!(n, 0, "the failed shard's COPY was rolled back");
-    let _ = std::fs::remove_dir_all(&dir);
 }
