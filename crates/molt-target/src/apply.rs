@@ -142,6 +142,34 @@ pub fn delete_sql(t: &ApplyTable, dialect: TargetDialect) -> String {
     )
 }
 
+/// Looks keys up (one text array per key column, `$1`…): for each key the table holds, its
+/// 1-based position in the arrays (`ord`) and the columns at `columns` as text. Used to read
+/// what a batch needs from the target before writing it.
+pub fn lookup_sql(t: &ApplyTable, columns: &[usize], dialect: TargetDialect) -> String {
+    let keys: Vec<&(String, String)> =
+        t.primary_key.iter().filter_map(|k| t.position(k).map(|i| &t.columns[i])).collect();
+    let params: Vec<String> =
+        (1..=keys.len()).map(|i| format!("${i}::{}", array_type(dialect))).collect();
+    let names: Vec<String> = keys.iter().map(|(c, _)| quote_ident(c)).collect();
+    let conds: Vec<String> =
+        keys.iter().map(|(c, ty)| format!("t.{q} = u.{q}::{ty}", q = quote_ident(c))).collect();
+    let mut select = vec!["u.molt_ord".to_owned()];
+    select.extend(
+        columns
+            .iter()
+            .filter_map(|&i| t.columns.get(i))
+            .map(|(c, _)| format!("t.{}::{}", quote_ident(c), scalar_text(dialect))),
+    );
+    format!(
+        "SELECT {} FROM unnest({}) WITH ORDINALITY AS u({}, molt_ord) JOIN {} AS t ON {}",
+        select.join(", "),
+        params.join(", "),
+        names.join(", "),
+        t.name.quoted(),
+        conds.join(" AND ")
+    )
+}
+
 /// Creates the dead-letter table (`--dlqTableName`) if missing: one row per row the target
 /// refused, with the statement's operation, the row's columns as JSON text values, and why.
 pub fn dlq_ddl(dlq: &TableName) -> String {
@@ -238,6 +266,19 @@ mod tests {
         assert_eq!(
             delete_sql(&t, TargetDialect::Cockroach),
             "DELETE FROM \"public\".\"orders\" AS t USING unnest($1::STRING[], $2::STRING[]) AS u(\"id\", \"note\") WHERE t.\"id\" = u.\"id\"::bigint AND t.\"note\" = u.\"note\"::text"
+        );
+    }
+
+    #[test]
+    fn lookups_by_key() {
+        let t = table();
+        assert_eq!(
+            lookup_sql(&t, &[1], TargetDialect::Postgres),
+            "SELECT u.molt_ord, t.\"note\"::text FROM unnest($1::text[]) WITH ORDINALITY AS u(\"id\", molt_ord) JOIN \"public\".\"orders\" AS t ON t.\"id\" = u.\"id\"::bigint"
+        );
+        assert_eq!(
+            lookup_sql(&t, &[], TargetDialect::Cockroach),
+            "SELECT u.molt_ord FROM unnest($1::STRING[]) WITH ORDINALITY AS u(\"id\", molt_ord) JOIN \"public\".\"orders\" AS t ON t.\"id\" = u.\"id\"::bigint"
         );
     }
 

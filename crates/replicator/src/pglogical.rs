@@ -16,7 +16,7 @@
 //! are skipped. Source transactions are applied whole and in commit order; several may share a
 //! target transaction (group commit), never part of one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -34,6 +34,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{mpsc, watch};
+
+use crate::net::{self, Image, Key, KeyMode, RowChange, TableNet, Values};
 use tracing::{debug, info, warn};
 
 /// What `replicator pglogical` needs, checked.
@@ -179,6 +181,37 @@ async fn load_apply_table(pool: &PgPool, name: &TableName) -> anyhow::Result<Opt
     }))
 }
 
+/// Whether the source checks the uniqueness of the target's key columns on every row: some
+/// unique index that is not `DEFERRABLE` covers a subset of them. Otherwise rows may share a
+/// key for a while inside a transaction.
+async fn key_checked_at_once(
+    source: &PgPool,
+    rel: &Relation,
+    key: &[String],
+) -> anyhow::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = $1 AND c.relname = $2 AND i.indisunique AND i.indimmediate \
+           AND i.indpred IS NULL AND i.indexprs IS NULL \
+           AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid \
+                           AND a.attnum = ANY(i.indkey) AND NOT a.attname = ANY($3)))",
+    )
+    .bind(&rel.namespace)
+    .bind(&rel.name)
+    .bind(key)
+    .fetch_one(source)
+    .await
+    .with_context(|| {
+        format!("reading the unique indexes of {}.{} on the source", rel.namespace, rel.name)
+    })
+}
+
+/// An empty net effect for a bound relation.
+fn new_net(b: &Bound) -> TableNet {
+    TableNet::new(b.mode.clone(), b.key.clone(), b.target.columns.len(), b.full_old, HashSet::new())
+}
+
 /// A source relation bound to its target table.
 struct Bound {
     target: ApplyTable,
@@ -189,17 +222,17 @@ struct Bound {
     /// No primary key: rows are matched by all their values (the source sends whole old rows
     /// under `REPLICA IDENTITY FULL`), so changes apply in stream order, not as a net effect.
     keyless: bool,
+    /// How rows that share a key within a source transaction are told apart.
+    mode: KeyMode,
+    /// The source sends whole old rows (`REPLICA IDENTITY FULL`).
+    full_old: bool,
 }
 
 enum Change {
-    Upsert {
+    /// A change of a row of a table with a primary key.
+    Keyed {
         rel: u32,
-        row: Vec<Option<String>>,
-        present: Vec<usize>,
-    },
-    Delete {
-        rel: u32,
-        key: Vec<Option<String>>,
+        change: RowChange,
     },
     /// A new row of a keyless table.
     Insert {
@@ -269,89 +302,6 @@ fn dlq_row_json(columns: &[&str], values: &[&Option<String>]) -> String {
     serde_json::Value::Object(map).to_string()
 }
 
-/// Column values of one row, as text (`None` is SQL NULL).
-type Values = Vec<Option<String>>;
-
-/// Rows that cover the same columns, with those columns' indices.
-type UpsertGroup = (Vec<usize>, Vec<Values>);
-
-/// The net effect of a batch on one table, per key, in order of first appearance.
-#[derive(Default)]
-struct RelNet {
-    index: HashMap<Vec<Option<String>>, usize>,
-    entries: Vec<Net>,
-}
-
-enum Net {
-    Deleted(Vec<Option<String>>),
-    /// Column values and which columns they cover (an unchanged TOAST value is not covered).
-    Row(Vec<Option<String>>, Vec<bool>),
-}
-
-impl RelNet {
-    fn slot(&mut self, key: Vec<Option<String>>, fresh: Net) -> Option<&mut Net> {
-        match self.index.get(&key) {
-            Some(&i) => self.entries.get_mut(i),
-            None => {
-                self.index.insert(key, self.entries.len());
-                self.entries.push(fresh);
-                None
-            }
-        }
-    }
-
-    fn upsert(&mut self, key: Vec<Option<String>>, row: Vec<Option<String>>, present: &[usize]) {
-        let mut mask = vec![false; row.len()];
-        for &i in present {
-            mask[i] = true;
-        }
-        let fresh = Net::Row(row.clone(), mask.clone());
-        if let Some(existing) = self.slot(key, fresh) {
-            match existing {
-                // A later image over an earlier one: its columns win, the rest stay.
-                Net::Row(vals, covered) => {
-                    for (i, m) in mask.iter().enumerate() {
-                        if *m {
-                            vals[i] = row[i].clone();
-                            covered[i] = true;
-                        }
-                    }
-                }
-                Net::Deleted(_) => *existing = Net::Row(row, mask),
-            }
-        }
-    }
-
-    fn delete(&mut self, key: Vec<Option<String>>) {
-        if let Some(existing) = self.slot(key.clone(), Net::Deleted(key.clone())) {
-            *existing = Net::Deleted(key);
-        }
-    }
-
-    /// Rows to upsert, grouped by the columns they cover.
-    fn upserts(&self) -> Vec<UpsertGroup> {
-        let mut groups: Vec<UpsertGroup> = Vec::new();
-        for e in &self.entries {
-            if let Net::Row(vals, covered) = e {
-                let present: Vec<usize> =
-                    covered.iter().enumerate().filter(|(_, c)| **c).map(|(i, _)| i).collect();
-                match groups.iter_mut().find(|(p, _)| *p == present) {
-                    Some((_, rows)) => rows.push(vals.clone()),
-                    None => groups.push((present, vec![vals.clone()])),
-                }
-            }
-        }
-        groups
-    }
-
-    fn deletes(&self) -> Vec<Vec<Option<String>>> {
-        self.entries
-            .iter()
-            .filter_map(|e| if let Net::Deleted(k) = e { Some(k.clone()) } else { None })
-            .collect()
-    }
-}
-
 /// How many foreign-key levels are above `table` (parents first when sorted ascending).
 fn fk_depth(parents: &HashMap<String, Vec<String>>, table: &str, seen: usize) -> usize {
     if seen > 32 {
@@ -400,6 +350,8 @@ struct Session {
     target: PgPool,
     relations: HashMap<u32, Arc<Bound>>,
     pending: Vec<Change>,
+    /// Keys of the open source transaction still shared by several rows, per relation.
+    nets: HashMap<u32, TableNet>,
     fk_parents: HashMap<String, Vec<String>>,
     tx: Option<Transaction<'static, Postgres>>,
     tx_started: Instant,
@@ -417,6 +369,8 @@ struct Session {
 /// The receive side of a session: decodes the stream into changes and batches.
 struct Intake {
     cfg: Arc<PglogicalConfig>,
+    /// The source's catalog (key constraints).
+    source: PgPool,
     target: PgPool,
     relations: HashMap<u32, Arc<Bound>>,
     /// The source's description of each relation, to rebind on `--schemaRefresh`.
@@ -488,8 +442,33 @@ impl Intake {
         }
         let key: Vec<usize> =
             target.primary_key.iter().filter_map(|k| target.position(k)).collect();
-        debug!(relation = rel.id, target = %name, "bound relation");
-        let bound = Arc::new(Bound { target, map, key, keyless });
+        let full_old = rel.replica_identity == b'f';
+        // The source's replica identity, as target columns: what old rows carry.
+        let identity: Vec<usize> = rel
+            .columns
+            .iter()
+            .zip(&map)
+            .filter(|(c, _)| c.key || full_old)
+            .filter_map(|(_, m)| *m)
+            .collect();
+        if !keyless && rel.replica_identity != b'n' && !key.iter().all(|k| identity.contains(k)) {
+            bail!(
+                "the source table {}.{} identifies old rows by columns that do not include the target's primary key of {name} ({}), so updates and deletes could not find their rows: run ALTER TABLE {0}.{1} REPLICA IDENTITY FULL (or REPLICA IDENTITY DEFAULT with the same primary key as the target) on the source",
+                rel.namespace,
+                rel.name,
+                target.primary_key.join(", ")
+            );
+        }
+        let mode = if keyless
+            || key_checked_at_once(&self.source, &rel, &target.primary_key).await?
+        {
+            KeyMode::Exclusive
+        } else {
+            info!(table = %name, "the source's key is checked only at commit (DEFERRABLE): rows passing through each other's keys in a transaction are told apart by their replica identity");
+            KeyMode::ByValue(identity)
+        };
+        debug!(relation = rel.id, target = %name, mode = ?mode, "bound relation");
+        let bound = Arc::new(Bound { target, map, key, keyless, mode, full_old });
         self.relations.insert(rel.id, Arc::clone(&bound));
         self.known.insert(rel.id, rel);
         Ok(bound)
@@ -570,31 +549,21 @@ impl Intake {
                 self.pending.push(Change::DeleteRow { rel: relation, row, present });
             }
             Message::Insert { relation, new } => {
-                let b = bound(relation)?;
-                let (row, present) = to_row(b, &new);
-                self.pending.push(Change::Upsert { rel: relation, row, present });
+                let (vals, present) = to_row(bound(relation)?, &new);
+                let change = RowChange::Insert(Image { vals, present });
+                self.pending.push(Change::Keyed { rel: relation, change });
             }
             Message::Update { relation, old, new } => {
                 let b = bound(relation)?;
-                let (row, present) = to_row(b, &new);
-                if let Some(old) = old {
-                    let (old_row, _) = to_row(b, &old);
-                    let old_key: Vec<Option<String>> =
-                        b.key.iter().map(|&i| old_row[i].clone()).collect();
-                    let new_key: Vec<Option<String>> =
-                        b.key.iter().map(|&i| row[i].clone()).collect();
-                    if old_key != new_key {
-                        // The key changed: remove the row under its old key.
-                        self.pending.push(Change::Delete { rel: relation, key: old_key });
-                    }
-                }
-                self.pending.push(Change::Upsert { rel: relation, row, present });
+                let (vals, present) = to_row(b, &new);
+                let old = old.map(|old| to_row(b, &old).0);
+                let change = RowChange::Update { old, new: Image { vals, present } };
+                self.pending.push(Change::Keyed { rel: relation, change });
             }
             Message::Delete { relation, old } => {
-                let b = bound(relation)?;
-                let (old_row, _) = to_row(b, &old);
-                let key = b.key.iter().map(|&i| old_row[i].clone()).collect();
-                self.pending.push(Change::Delete { rel: relation, key });
+                let (old_row, _) = to_row(bound(relation)?, &old);
+                self.pending
+                    .push(Change::Keyed { rel: relation, change: RowChange::Delete(old_row) });
             }
             Message::Truncate { relations, .. } => {
                 self.pending.push(Change::Truncate { rels: relations })
@@ -632,13 +601,18 @@ impl Session {
         for change in pending {
             match change {
                 Change::Truncate { rels } => {
-                    self.apply_net(std::mem::take(&mut segment)).await?;
+                    self.apply_net(std::mem::take(&mut segment), false).await?;
+                    // Rows still waiting for their key to settle were added before the
+                    // truncate: it removes them too.
+                    for rel in &rels {
+                        self.nets.remove(rel);
+                    }
                     self.truncate(&rels).await?;
                 }
                 other => segment.push(other),
             }
         }
-        self.apply_net(segment).await
+        self.apply_net(segment, false).await
     }
 
     async fn truncate(&mut self, rels: &[u32]) -> anyhow::Result<()> {
@@ -657,31 +631,52 @@ impl Session {
         Ok(())
     }
 
-    async fn apply_net(&mut self, changes: Vec<Change>) -> anyhow::Result<()> {
-        if changes.is_empty() {
+    /// Writes `changes` as their net effect. Between parts of a source transaction
+    /// (`at_commit` false) keys still shared by several rows wait in `self.nets`; at a commit
+    /// every key is written.
+    async fn apply_net(&mut self, changes: Vec<Change>, at_commit: bool) -> anyhow::Result<()> {
+        if changes.is_empty() && self.nets.is_empty() {
             return Ok(());
         }
-        let mut nets: HashMap<u32, RelNet> = HashMap::new();
+        self.learn_existing(&changes).await?;
         let mut in_order: Vec<Change> = Vec::new();
         for c in changes {
             match c {
-                Change::Upsert { rel, row, present } => {
+                Change::Keyed { rel, change } => {
                     let b = self.relations.get(&rel).context("relation")?;
-                    let key: Vec<Option<String>> = b.key.iter().map(|&k| row[k].clone()).collect();
-                    nets.entry(rel).or_default().upsert(key, row, &present);
+                    self.nets.entry(rel).or_insert_with(|| new_net(b)).apply(change);
                 }
-                Change::Delete { rel, key } => nets.entry(rel).or_default().delete(key),
                 keyless @ (Change::Insert { .. } | Change::DeleteRow { .. }) => {
                     in_order.push(keyless)
                 }
                 Change::Truncate { .. } => {}
             }
         }
-        let mut order: Vec<u32> = nets.keys().copied().collect();
+        let mut order: Vec<u32> = self.nets.keys().copied().collect();
         order.sort_by_key(|r| (self.depth_of(*r), *r));
+        let mut effects: HashMap<u32, net::NetEffect> = HashMap::new();
         for rel in &order {
-            let groups = nets.get(rel).map(RelNet::upserts).unwrap_or_default();
-            for (present, rows) in groups {
+            // Moved rows missing a column (an unchanged TOAST value) read it from their old
+            // key before anything of this part is written.
+            self.fill_moved(*rel).await?;
+            let Some(table) = self.nets.get_mut(rel) else { continue };
+            let effect = if at_commit { table.take_all() } else { table.take_settled() };
+            if table.is_empty() {
+                self.nets.remove(rel);
+            }
+            let name = self.relations.get(rel).map(|b| b.target.name.to_string());
+            if effect.collisions > 0 {
+                warn!(table = ?name, keys = effect.collisions, "source rows left sharing a target key at commit (the source's key is not the target's primary key): the last row of each is kept");
+            }
+            if effect.unfilled > 0 {
+                warn!(table = ?name, rows = effect.unfilled, "rows moved from keys the target does not hold: the columns the source left out (unchanged TOAST values) are not known and take the target's defaults");
+            }
+            effects.insert(*rel, effect);
+        }
+        for rel in &order {
+            let Some(effect) = effects.get_mut(rel) else { continue };
+            let rows = std::mem::take(&mut effect.upserts);
+            for (present, rows) in net::group_by_columns(rows) {
                 self.upsert(*rel, &present, &rows).await?;
             }
         }
@@ -689,12 +684,104 @@ impl Session {
         // parents' upserts and before any parent's delete, in stream order.
         self.apply_in_order(in_order).await?;
         for rel in order.iter().rev() {
-            let keys = nets.get(rel).map(RelNet::deletes).unwrap_or_default();
+            let keys =
+                effects.get_mut(rel).map(|e| std::mem::take(&mut e.deletes)).unwrap_or_default();
             if !keys.is_empty() {
                 self.delete(*rel, &keys).await?;
             }
         }
         Ok(())
+    }
+
+    /// For tables whose rows may share a key within a transaction (modes other than
+    /// [`KeyMode::Exclusive`]): tells their net effects which of the keys `changes` touch the
+    /// target holds now.
+    async fn learn_existing(&mut self, changes: &[Change]) -> anyhow::Result<()> {
+        let mut wanted: HashMap<u32, Vec<Key>> = HashMap::new();
+        for c in changes {
+            if let Change::Keyed { rel, change } = c
+                && let Some(b) = self.relations.get(rel)
+                && b.mode != KeyMode::Exclusive
+            {
+                wanted.entry(*rel).or_default().extend(TableNet::keys_of(&b.key, change));
+            }
+        }
+        for (rel, mut keys) in wanted {
+            keys.sort();
+            keys.dedup();
+            let found = self.lookup(rel, &keys, &[]).await?;
+            let b = Arc::clone(self.relations.get(&rel).context("relation")?);
+            let table = self.nets.entry(rel).or_insert_with(|| new_net(&b));
+            table.add_existing(found.into_iter().filter_map(|(i, _)| keys.get(i).cloned()));
+        }
+        Ok(())
+    }
+
+    /// Completes rows that moved from another key without some of their columns, from the
+    /// target's row at that key.
+    async fn fill_moved(&mut self, rel: u32) -> anyhow::Result<()> {
+        let Some(keys) = self.nets.get(&rel).map(TableNet::fill_requests) else { return Ok(()) };
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let width = self.relations.get(&rel).context("relation")?.target.columns.len();
+        let columns: Vec<usize> = (0..width).collect();
+        let found: HashMap<Key, Values> = self
+            .lookup(rel, &keys, &columns)
+            .await?
+            .into_iter()
+            .filter_map(|(i, vals)| Some((keys.get(i)?.clone(), vals)))
+            .collect();
+        if let Some(table) = self.nets.get_mut(&rel) {
+            table.fill(&found);
+        }
+        Ok(())
+    }
+
+    /// Writes what waits in the net effect of `rel` (before its binding changes).
+    async fn settle(&mut self, rel: u32) -> anyhow::Result<()> {
+        let Some(table) = self.nets.remove(&rel) else { return Ok(()) };
+        let mut effect = table.finish();
+        let rows = std::mem::take(&mut effect.upserts);
+        for (present, rows) in net::group_by_columns(rows) {
+            self.upsert(rel, &present, &rows).await?;
+        }
+        self.delete(rel, &effect.deletes).await
+    }
+
+    /// Looks `keys` up on the target inside the open transaction: the index (into `keys`) of
+    /// each key the table holds, with the columns at `columns` as text.
+    async fn lookup(
+        &mut self,
+        rel: u32,
+        keys: &[Key],
+        columns: &[usize],
+    ) -> anyhow::Result<Vec<(usize, Values)>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let b = Arc::clone(self.relations.get(&rel).context("relation")?);
+        let sql = molt_target::apply::lookup_sql(&b.target, columns, self.dialect);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for k in 0..b.key.len() {
+            q = q.bind(keys.iter().map(|key| key[k].clone()).collect::<Vec<_>>());
+        }
+        let found = q
+            .fetch_all(&mut **self.tx().await?)
+            .await
+            .with_context(|| format!("reading rows of {} the batch moves", b.target.name))?;
+        found
+            .iter()
+            .map(|r| {
+                use sqlx::Row as _;
+                let ord: i64 = r.try_get(0)?;
+                let vals = (0..columns.len())
+                    .map(|c| r.try_get::<Option<String>, _>(c + 1))
+                    .collect::<Result<Values, _>>()?;
+                Ok((usize::try_from(ord - 1).unwrap_or(usize::MAX), vals))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .context("reading looked-up rows")
     }
 
     /// Applies changes to keyless tables one by one, except that consecutive inserts into one
@@ -892,6 +979,7 @@ impl Session {
     /// Writes the checkpoint and commits the target transaction; returns the LSN to ack.
     async fn commit(&mut self) -> anyhow::Result<Option<PgLsn>> {
         self.flush_pending().await?;
+        self.apply_net(Vec::new(), true).await?;
         let Some(end) = self.last_commit_end else { return Ok(None) };
         if self.checkpoint.is_some_and(|c| c >= end) {
             return Ok(None);
@@ -994,7 +1082,7 @@ pub async fn run(cfg: PglogicalConfig, stop: watch::Receiver<bool>) -> anyhow::R
             Err(e) => break Err(e),
         };
         let attempt = tokio::select! {
-            r = session(&cfg, dialect, target.clone(), SessionStart { lease: Arc::clone(&lease), checkpoint, careful_until, received: Arc::clone(&received) }, stop.clone()) => r,
+            r = session(&cfg, dialect, target.clone(), SessionStart { lease: Arc::clone(&lease), source: source.clone(), checkpoint, careful_until, received: Arc::clone(&received) }, stop.clone()) => r,
             why = lost_rx.wait_for(Option::is_some) => {
                 let why = why.map(|w| w.clone().unwrap_or_default()).unwrap_or_default();
                 Err(anyhow::anyhow!(why))
@@ -1094,6 +1182,7 @@ async fn apply_loop(
     while let Some(msg) = rx.recv().await {
         match msg {
             ApplyMsg::Bind(rel, bound) => {
+                s.settle(rel).await?;
                 s.relations.insert(rel, bound);
             }
             ApplyMsg::Parents(parents) => s.fk_parents = parents,
@@ -1136,6 +1225,8 @@ impl Intake {
 /// Where a session starts and what it shares with the run that restarts it.
 struct SessionStart {
     lease: Arc<Lease>,
+    /// The source's catalog, for what the stream does not say.
+    source: PgPool,
     /// The saved position (transactions ending at or before it are skipped).
     checkpoint: Option<PgLsn>,
     /// Replay in careful (dead-letter) mode up to this position.
@@ -1151,7 +1242,7 @@ async fn session(
     start_at: SessionStart,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Ended> {
-    let SessionStart { lease, checkpoint, careful_until, received } = start_at;
+    let SessionStart { lease, source, checkpoint, careful_until, received } = start_at;
     let start = checkpoint.map_or(Lsn::ZERO, |c| Lsn::from_u64(c.raw()));
     let rcfg =
         molt_source_pg::snapshot::replication_config(&cfg.source, &cfg.slot, &cfg.publication)?
@@ -1173,6 +1264,7 @@ async fn session(
         target: target.clone(),
         relations: HashMap::new(),
         pending: Vec::new(),
+        nets: HashMap::new(),
         fk_parents,
         tx: None,
         tx_started: Instant::now(),
@@ -1189,6 +1281,7 @@ async fn session(
     let mut apply_task = tokio::spawn(apply_loop(applier, apply_rx, done_tx));
     let mut s = Intake {
         cfg: Arc::clone(&cfg),
+        source,
         target,
         relations: HashMap::new(),
         known: HashMap::new(),
@@ -1356,35 +1449,6 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn v(s: &str) -> Option<String> {
-        Some(s.to_owned())
-    }
-
-    #[test]
-    fn net_effect_per_key() {
-        let mut n = RelNet::default();
-        // Insert, then an update that left column 2 (TOAST) out: the earlier value stays.
-        n.upsert(vec![v("1")], vec![v("1"), v("a"), v("big")], &[0, 1, 2]);
-        n.upsert(vec![v("1")], vec![v("1"), v("b"), None], &[0, 1]);
-        // Delete then re-insert: the re-inserted row wins.
-        n.upsert(vec![v("2")], vec![v("2"), v("x"), v("y")], &[0, 1, 2]);
-        n.delete(vec![v("2")]);
-        n.upsert(vec![v("2")], vec![v("2"), v("z"), v("w")], &[0, 1, 2]);
-        // Update of a row not seen in the batch, then its delete: only the delete remains.
-        n.upsert(vec![v("3")], vec![v("3"), v("q"), None], &[0, 1]);
-        n.delete(vec![v("3")]);
-        // A partial image alone keeps its partial column set.
-        n.upsert(vec![v("4")], vec![v("4"), v("p"), None], &[0, 1]);
-        let ups = n.upserts();
-        assert_eq!(ups.len(), 2);
-        assert_eq!(
-            ups[0],
-            (vec![0, 1, 2], vec![vec![v("1"), v("b"), v("big")], vec![v("2"), v("z"), v("w")]])
-        );
-        assert_eq!(ups[1], (vec![0, 1], vec![vec![v("4"), v("p"), None]]));
-        assert_eq!(n.deletes(), vec![vec![v("3")]]);
-    }
 
     #[test]
     fn parents_sort_before_children() {

@@ -11,15 +11,21 @@ use sqlx::{Connection as _, PgConnection};
 
 mod dlq;
 mod keyless;
+mod keys;
 mod lease;
 mod schema;
 
 /// Source and target with `ddl` on both, a publication for all tables and a pgoutput slot.
 async fn setup(ddl: &str) -> (TestDb, TestDb, String) {
+    setup_with(ddl, ddl).await
+}
+
+/// [`setup`] with different DDL on each side.
+async fn setup_with(src_ddl: &str, dst_ddl: &str) -> (TestDb, TestDb, String) {
     let src = testbed().fresh_pg_source().await;
     let dst = testbed().fresh_pg_target().await;
-    exec(&src.url, ddl).await;
-    exec(&dst.url, ddl).await;
+    exec(&src.url, src_ddl).await;
+    exec(&dst.url, dst_ddl).await;
     let slot = format!("repl_{}", src.name);
     exec(&src.url, "CREATE PUBLICATION molt_fetch FOR ALL TABLES").await;
     exec(&src.url, &format!("SELECT pg_create_logical_replication_slot('{slot}', 'pgoutput')"))
