@@ -4,7 +4,8 @@
 //! Both sides are [`TargetTable`]s: the source table mapped for the target dialect, and the
 //! target's own catalog mapped through the identity mapping. Types agree when they are equal
 //! or belong to a pair MOLT allows (spec §3.6, §4.2), so `VARCHAR(20)` and `STRING(20)` agree
-//! and `TIMESTAMP` is allowed into `TIMESTAMPTZ`.
+//! and `TIMESTAMP` is allowed into `TIMESTAMPTZ`. Primary-key columns must agree more
+//! closely ([`key_types_compatible`]): both sides are read in key order and merged.
 
 use std::fmt;
 
@@ -15,7 +16,7 @@ use crate::{SqlType, TargetTable};
 pub enum MismatchTag {
     /// The source table has no primary key.
     MissingPrimaryKey,
-    /// The primary keys differ in columns or order.
+    /// The primary keys differ in columns, order, or the types of key columns.
     PrimaryKeyMismatch,
     /// A source column is missing on the target.
     MissingColumn,
@@ -63,48 +64,76 @@ pub struct Mismatch {
     pub message: String,
 }
 
-/// Whether a value of `source` loads into a `target` column without loss of meaning.
+/// A type's family: types of one family hold the same kind of value at another width or
+/// length (`INT2`…`INT8`, `VARCHAR(n)`/`STRING`, `TIMESTAMP`/`TIMESTAMPTZ`).
+fn family(t: &SqlType) -> u8 {
+    use SqlType as T;
+    match t {
+        T::Int2 | T::Int4 | T::Int8 | T::Oid => 1,
+        T::Float4 | T::Float8 => 2,
+        T::Decimal { .. } => 3,
+        T::Text | T::Varchar(_) | T::Char(_) => 4,
+        T::Timestamp(_) | T::TimestampTz(_) => 5,
+        T::Time(_) | T::TimeTz(_) => 6,
+        T::Json | T::Jsonb => 7,
+        T::Bit(_) | T::VarBit(_) => 8,
+        T::Geometry(_) => 9,
+        T::Geography(_) => 10,
+        T::Bool => 11,
+        T::Bytes => 12,
+        T::Date => 13,
+        T::Interval => 14,
+        T::Uuid => 15,
+        T::Inet => 16,
+        T::Enum(_) => 17,
+        T::Array(_) => 18,
+        T::Verbatim(_) => 19,
+    }
+}
+
+/// `STRING` or `VARCHAR(n)`: the text side of MOLT's pairs.
+fn string(t: &SqlType) -> bool {
+    matches!(t, SqlType::Text | SqlType::Varchar(_))
+}
+
+/// Whether a value of `source` loads into a `target` column without loss of meaning, so
+/// verify can compare the two by meaning: equal types, one family at another width, and
+/// MOLT's pairs in either direction (spec §4.2): `TIMESTAMP`/`TIMESTAMPTZ`, `UUID`/string,
+/// `BOOL`/`INT2`, bit strings/string, bit strings/`BOOL`, JSON/string, `INET`/string.
 pub fn types_compatible(source: &SqlType, target: &SqlType) -> bool {
     use SqlType as T;
     if source == target {
         return true;
     }
-    let family = |t: &SqlType| -> u8 {
-        match t {
-            T::Int2 | T::Int4 | T::Int8 | T::Oid => 1,
-            T::Float4 | T::Float8 => 2,
-            T::Decimal { .. } => 3,
-            T::Text | T::Varchar(_) | T::Char(_) => 4,
-            T::Timestamp(_) | T::TimestampTz(_) => 5,
-            T::Time(_) | T::TimeTz(_) => 6,
-            T::Json | T::Jsonb => 7,
-            T::Bit(_) | T::VarBit(_) => 8,
-            T::Geometry(_) => 9,
-            T::Geography(_) => 10,
-            T::Bool => 11,
-            T::Bytes => 12,
-            T::Date => 13,
-            T::Interval => 14,
-            T::Uuid => 15,
-            T::Inet => 16,
-            T::Enum(_) => 17,
-            T::Array(_) => 18,
-            T::Verbatim(_) => 19,
-        }
+    let pair = |a: &SqlType, b: &SqlType| match (a, b) {
+        (T::Uuid, b) => string(b),
+        (T::Bool, T::Int2) => true,
+        (T::Bit(_) | T::VarBit(_), b) => string(b) || *b == T::Bool,
+        (T::Json | T::Jsonb, b) => string(b),
+        (T::Inet, b) => string(b),
+        (T::Enum(_), b) => string(b),
+        _ => false,
     };
     match (source, target) {
         (T::Array(a), T::Array(b)) => types_compatible(a, b),
         (T::Enum(a), T::Enum(b)) => a.table == b.table,
-        // MOLT's allowed pairs (spec §4.2), either direction.
-        (T::Uuid, T::Varchar(_) | T::Text) | (T::Varchar(_) | T::Text, T::Uuid) => true,
-        (T::Bool, T::Int2) | (T::Int2, T::Bool) => true,
-        (T::VarBit(_) | T::Bit(_), T::Text | T::Bool) | (T::Text | T::Bool, T::VarBit(_)) => true,
-        (T::Jsonb | T::Json, T::Text) | (T::Text, T::Jsonb | T::Json) => true,
-        (T::Inet, T::Text) | (T::Text, T::Inet) => true,
-        (T::Enum(_), T::Text | T::Varchar(_)) | (T::Text, T::Enum(_)) => true,
         (T::Verbatim(a), T::Verbatim(b)) => a.eq_ignore_ascii_case(b),
-        (a, b) => family(a) == family(b),
+        (a, b) => pair(a, b) || pair(b, a) || family(a) == family(b),
     }
+}
+
+/// Whether primary-key columns of these types hold the same keys in the same order, so that
+/// both sides can be read in key order and merged: compatible types of one family (a key
+/// widened from `INT4` to `INT8`, `VARCHAR(n)` to `STRING`), never a cross-family pair.
+pub fn key_types_compatible(source: &SqlType, target: &SqlType) -> bool {
+    match (source, target) {
+        (SqlType::Array(a), SqlType::Array(b)) => key_types_compatible(a, b),
+        (a, b) => types_compatible(a, b) && family(a) == family(b),
+    }
+}
+
+fn column_type<'a>(table: &'a TargetTable, name: &str) -> Option<&'a SqlType> {
+    table.columns.iter().find(|c| c.name == name).map(|c| &c.ty)
 }
 
 /// Every difference between `source` (mapped for the target) and `target` (the target's
@@ -136,6 +165,23 @@ pub fn compare_tables(
                 target.primary_key.join(", ")
             ),
         });
+    } else {
+        // Same key columns; their types must agree too (MOLT: "columns and types must match").
+        for key in &source.primary_key {
+            let (Some(s), Some(t)) = (column_type(source, key), column_type(target, key)) else {
+                continue;
+            };
+            if !key_types_compatible(s, t) {
+                out.push(Mismatch {
+                    tag: MismatchTag::PrimaryKeyMismatch,
+                    failable: !skip_pk_check,
+                    column: Some(key.clone()),
+                    message: format!(
+                        "primary key column {key} of {name} is {s} on the source but {t} on the target; keys of other types do not match row for row"
+                    ),
+                });
+            }
+        }
     }
     for col in &source.columns {
         let Some(t) = target.columns.iter().find(|c| c.name == col.name) else {
@@ -153,7 +199,7 @@ pub fn compare_tables(
                 failable: true,
                 column: Some(col.name.clone()),
                 message: format!(
-                    "column {} of {name}: source type {:?} cannot load into target type {:?}",
+                    "column {} of {name} is {} on the source but {} on the target; the types are not comparable",
                     col.name, col.ty, t.ty
                 ),
             });
@@ -281,12 +327,45 @@ mod tests {
     }
 
     #[test]
+    fn key_columns_must_agree_in_type_family() {
+        let keyed = |ty: SqlType| table(vec![col("id", ty, false)], &["id"]);
+        let int4 = keyed(SqlType::Int4);
+        assert!(compare_tables(&int4, &keyed(SqlType::Int8), false).is_empty(), "widened key");
+        let m = compare_tables(&int4, &keyed(SqlType::Text), false);
+        let tags: Vec<MismatchTag> = m.iter().map(|m| m.tag).collect();
+        assert_eq!(tags, vec![MismatchTag::PrimaryKeyMismatch, MismatchTag::TypeMismatch]);
+        assert_eq!(m[0].column.as_deref(), Some("id"));
+        assert!(
+            m[0].message.contains("INT4") && m[0].message.contains("STRING"),
+            "{}",
+            m[0].message
+        );
+        assert!(!compare_tables(&int4, &keyed(SqlType::Text), true)[0].failable);
+        // An allowed pair is comparable as a value, but keys of another family sort otherwise.
+        let m = compare_tables(&keyed(SqlType::Bool), &keyed(SqlType::Int2), false);
+        assert_eq!(
+            m.iter().map(|m| m.tag).collect::<Vec<_>>(),
+            vec![MismatchTag::PrimaryKeyMismatch]
+        );
+        assert!(key_types_compatible(&SqlType::Timestamp(None), &SqlType::TimestampTz(Some(6))));
+        assert!(key_types_compatible(&SqlType::Varchar(10), &SqlType::Text));
+        assert!(!key_types_compatible(&SqlType::Uuid, &SqlType::Text));
+    }
+
+    #[test]
     fn allowed_pairs() {
         assert!(types_compatible(&SqlType::Uuid, &SqlType::Varchar(36)));
         assert!(types_compatible(&SqlType::Bool, &SqlType::Int2));
         assert!(types_compatible(&SqlType::Jsonb, &SqlType::Text));
         assert!(types_compatible(&SqlType::Int4, &SqlType::Int8));
         assert!(!types_compatible(&SqlType::Int4, &SqlType::Text));
+        assert!(types_compatible(&SqlType::Bool, &SqlType::Bit(1)));
+        assert!(types_compatible(&SqlType::VarBit(None), &SqlType::Bool));
+        assert!(types_compatible(&SqlType::Varchar(20), &SqlType::Jsonb));
+        assert!(types_compatible(&SqlType::Inet, &SqlType::Varchar(43)));
+        assert!(types_compatible(&SqlType::Int2, &SqlType::Bool));
+        assert!(!types_compatible(&SqlType::Int4, &SqlType::Bool), "only INT2 pairs with BOOL");
+        assert!(!types_compatible(&SqlType::Uuid, &SqlType::Bytes));
         assert!(!types_compatible(&SqlType::Date, &SqlType::Timestamp(None)));
         assert!(types_compatible(
             &SqlType::Array(Box::new(SqlType::Text)),
