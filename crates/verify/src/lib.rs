@@ -2,9 +2,11 @@
 //!
 //! [`VerifyArgs`] accepts MOLT's flags (spec §5.1, plus the live-mode flags MOLT removed and
 //! we keep). [`run`] compares tables (missing, extraneous), column definitions (through the
-//! type mapping) and every row by primary key (see [`rows`] and [`value`]), and returns a
+//! type mapping) and every row by primary key (see [`rows`], [`value`] and, for a column of
+//! one type on the source and another on the target, [`pairs`]), and returns a
 //! [`Report`]; the exit code says whether the data matched (0 clean, 3 differences, 1 error).
 
+pub mod pairs;
 pub mod rows;
 mod run;
 pub mod value;

@@ -272,7 +272,13 @@ fn table_plan(table: &molt_schema::Table, mapped: &TargetTable, target: &TargetT
     };
     let target_ty =
         |name: &str| target.columns.iter().find(|c| c.name == name).map(|c| c.ty.clone());
-    let kinds = columns.iter().map(|c| Kind::of(&ty(c))).collect();
+    let kinds = columns
+        .iter()
+        .map(|c| {
+            let ty = ty(c);
+            Kind::between(&ty, &target_ty(c).unwrap_or_else(|| ty.clone()))
+        })
+        .collect();
     let comparable = columns
         .iter()
         .map(|c| target_ty(c).is_some_and(|t| types_compatible(&ty(c), &t)))

@@ -3,13 +3,16 @@
 //! Both sides are read as PostgreSQL text (`col::text`, session `TimeZone = UTC`). Equal text
 //! is equal; otherwise the column's kind decides: numerics by value (`1.50` = `1.5`), floats
 //! as IEEE values (NaN = NaN, `-0` ≠ `0`), timestamps with zone as instants, JSON by structure,
-//! arrays element-wise with the element's kind. Keys are ordered the way the servers sort
-//! them, so the merge of two key-ordered streams never misaligns.
+//! arrays element-wise with the element's kind. A column of another type on each side (one
+//! of MOLT's pairs) gets a kind of its own, see [`crate::pairs`]. Keys are ordered the way
+//! the servers sort them, so the merge of two key-ordered streams never misaligns.
 
-use molt_schema::civil::days_from_civil;
 use std::cmp::Ordering;
 
 use molt_schema::SqlType;
+use molt_schema::civil::days_from_civil;
+
+use crate::pairs;
 
 /// How a column's values compare.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,10 +23,21 @@ pub enum Kind {
     Numeric,
     /// Floating point.
     Float,
-    /// Timestamps with zone: compared as instants.
+    /// `FLOAT4` on the source, `FLOAT8` on the target: the target holds the `FLOAT4` value
+    /// (see [`crate::pairs::float4_in_float8`]).
+    Float4,
+    /// Timestamps with zone: compared as instants (a text without zone is read as UTC).
     TimestampTz,
     /// JSON: compared as structures.
     Json,
+    /// `UUID` against a string: compared as 128-bit values.
+    Uuid,
+    /// `BOOL` against `INT2`: `true` is 1, `false` is 0.
+    BoolInt,
+    /// `BOOL` against a bit string: the bits as a number, 1 is `true`, 0 is `false`.
+    BoolBits,
+    /// `INET` against a string: address and netmask.
+    Inet,
     /// Arrays of another kind.
     Array(Box<Kind>),
     /// Everything else: exact text.
@@ -45,7 +59,7 @@ impl Kind {
     }
 }
 
-/// Whether two values (NULL as `None`) mean the same.
+/// Whether two values (NULL as `None`) mean the same; `a` is the source's, `b` the target's.
 pub fn same(kind: &Kind, a: Option<&str>, b: Option<&str>) -> bool {
     match (a, b) {
         (None, None) => true,
@@ -63,7 +77,16 @@ fn same_text(kind: &Kind, a: &str, b: &str) -> bool {
             (Some(x), Some(y)) => (x.is_nan() && y.is_nan()) || x.to_bits() == y.to_bits(),
             _ => false,
         },
+        Kind::Float4 => pairs::float4_in_float8(a, b),
         Kind::TimestampTz => matches!((instant(a), instant(b)), (Some(x), Some(y)) if x == y),
+        Kind::Uuid => matches!((pairs::uuid(a), pairs::uuid(b)), (Some(x), Some(y)) if x == y),
+        Kind::BoolInt => {
+            matches!((pairs::bool_or_int(a), pairs::bool_or_int(b)), (Some(x), Some(y)) if x == y)
+        }
+        Kind::BoolBits => {
+            matches!((pairs::bool_or_bits(a), pairs::bool_or_bits(b)), (Some(x), Some(y)) if x == y)
+        }
+        Kind::Inet => matches!((pairs::inet(a), pairs::inet(b)), (Some(x), Some(y)) if x == y),
         Kind::Json => match (
             serde_json::from_str::<serde_json::Value>(a),
             serde_json::from_str::<serde_json::Value>(b),
@@ -191,7 +214,9 @@ impl Decimal {
 }
 
 /// Microseconds since the epoch of a `timestamptz` text (`2026-12-02 05:39:17.123456+05:30`,
-/// `infinity`), or `None` when it does not parse.
+/// `infinity`), or `None` when it does not parse. A `timestamp` text (no zone) is read as
+/// UTC: how verify compares `TIMESTAMP` with `TIMESTAMPTZ`, and how a copy into a
+/// `TIMESTAMPTZ` column reads it in a UTC session (CockroachDB's default).
 pub fn instant(s: &str) -> Option<i128> {
     match s {
         "infinity" => return Some(i128::MAX),
@@ -208,8 +233,11 @@ pub fn instant(s: &str) -> Option<i128> {
     let month: i64 = d.next()?.parse().ok()?;
     let day: i64 = d.next()?.parse().ok()?;
     let year = if bc { 1 - year } else { year };
-    let tz_at = rest.rfind(['+', '-']).filter(|i| *i >= 8)?;
-    let (time, tz) = rest.split_at(tz_at);
+    let (time, tz) = match rest.rfind(['+', '-']) {
+        Some(at) if at >= 8 => rest.split_at(at),
+        Some(_) => return None,
+        None => (rest, "+00"),
+    };
     let mut t = time.split(':');
     let h: i64 = t.next()?.parse().ok()?;
     let m: i64 = t.next()?.parse().ok()?;
@@ -278,13 +306,11 @@ pub fn cmp_key(kind: &Kind, a: &str, b: &str) -> Ordering {
             _ => a.cmp(b),
         },
         Kind::Float => match (parse_float(a), parse_float(b)) {
-            // PostgreSQL sorts NaN above every number and -0 equal to 0.
-            (Some(x), Some(y)) => match (x.is_nan(), y.is_nan()) {
-                (true, true) => Ordering::Equal,
-                (true, false) => Ordering::Greater,
-                (false, true) => Ordering::Less,
-                _ => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
-            },
+            (Some(x), Some(y)) => cmp_float(x, y),
+            _ => a.cmp(b),
+        },
+        Kind::Float4 => match (pairs::float4(a), pairs::float4(b)) {
+            (Some(x), Some(y)) => cmp_float(f64::from(x), f64::from(y)),
             _ => a.cmp(b),
         },
         Kind::TimestampTz => match (instant(a), instant(b)) {
@@ -292,6 +318,16 @@ pub fn cmp_key(kind: &Kind, a: &str, b: &str) -> Ordering {
             _ => a.cmp(b),
         },
         _ => a.as_bytes().cmp(b.as_bytes()),
+    }
+}
+
+/// PostgreSQL's float order: NaN above every number, -0 equal to 0.
+fn cmp_float(x: f64, y: f64) -> Ordering {
+    match (x.is_nan(), y.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
     }
 }
 

@@ -6,6 +6,8 @@ use molt_testkit::sql::exec;
 use molt_testkit::{EVERY_PG_TYPE, EVERY_PG_TYPE_TABLES, TestDb, testbed};
 use molt_verify::{Report, VerifyArgs, rows::Counts};
 
+mod pairs;
+
 /// A source and a target both holding `sql`.
 async fn pair(sql: &str) -> (TestDb, TestDb) {
     let (s, t) = (testbed().fresh_pg_source().await, testbed().fresh_pg_target().await);
