@@ -36,7 +36,8 @@ pub struct TablePlan {
     pub columns: Vec<String>,
     /// Kind per column of `columns`.
     pub kinds: Vec<Kind>,
-    /// Whether each column's types agree (others are compared only for conditional success).
+    /// Whether each column's types are comparable; a row of a table with an uncomparable
+    /// column is at best a conditional success, whatever that column holds.
     pub comparable: Vec<bool>,
     /// How many leading `columns` are the key.
     pub key_len: usize,
@@ -61,6 +62,11 @@ pub enum Side {
 }
 
 impl TablePlan {
+    /// Columns whose types cannot be compared (`num_column_mismatch`).
+    pub fn uncomparable(&self) -> u64 {
+        self.comparable.iter().filter(|c| !**c).count() as u64
+    }
+
     fn name(&self, side: Side) -> &molt_schema::TableName {
         match side {
             Side::Source => &self.table.name,
@@ -84,7 +90,7 @@ pub struct Counts {
     pub truth_rows: u64,
     /// Rows equal on both sides.
     pub success: u64,
-    /// Rows equal except in uncomparable columns.
+    /// Rows equal in every comparable column of a table that also has uncomparable ones.
     pub conditional_success: u64,
     /// Rows on the source only.
     pub missing: u64,
@@ -94,7 +100,8 @@ pub struct Counts {
     pub extraneous: u64,
     /// Rows re-checked in live mode.
     pub live_retry: u64,
-    /// Rows whose uncomparable columns differ.
+    /// Columns whose types cannot be compared: a count of columns, not rows, so each shard's
+    /// summary carries the table's number (MOLT's `num_column_mismatch`).
     pub column_mismatch: u64,
 }
 
@@ -249,12 +256,11 @@ fn judge(plan: &TablePlan, s: &Row, t: &Row) -> Verdict {
     let mut differing = Vec::new();
     let mut conditional = false;
     for i in plan.key_len..plan.columns.len() {
-        if !same(&plan.kinds[i], s[i].as_deref(), t[i].as_deref()) {
-            if plan.comparable[i] {
-                differing.push(i);
-            } else {
-                conditional = true;
-            }
+        if !plan.comparable[i] {
+            // Equal text proves nothing across incompatible types (`1` in INT4 and TEXT).
+            conditional = true;
+        } else if !same(&plan.kinds[i], s[i].as_deref(), t[i].as_deref()) {
+            differing.push(i);
         }
     }
     if !differing.is_empty() {
@@ -411,10 +417,7 @@ pub async fn verify_shard(
                         counts.truth_rows += 1;
                         match judge(plan, s, t) {
                             Verdict::Success => counts.success += 1,
-                            Verdict::Conditional => {
-                                counts.conditional_success += 1;
-                                counts.column_mismatch += 1;
-                            }
+                            Verdict::Conditional => counts.conditional_success += 1,
                             Verdict::Mismatch(cols) => {
                                 diffs.push(Diff::Mismatch(s.clone(), t.clone(), cols))
                             }
@@ -493,10 +496,7 @@ async fn recheck(
                 match (find(&s), find(&t)) {
                     (Some(sr), Some(tr)) => match judge(plan, &sr, &tr) {
                         Verdict::Success => counts.success += 1,
-                        Verdict::Conditional => {
-                            counts.conditional_success += 1;
-                            counts.column_mismatch += 1;
-                        }
+                        Verdict::Conditional => counts.conditional_success += 1,
                         Verdict::Mismatch(cols) => still.push(Diff::Mismatch(sr, tr, cols)),
                     },
                     (Some(sr), None) => still.push(Diff::Missing(sr)),

@@ -215,7 +215,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
         let groups: Vec<Vec<Shard>> = ranges.chunks(per_group).map(<[Shard]>::to_vec).collect();
         let count = u32::try_from(groups.len()).unwrap_or(u32::MAX);
         let p = Arc::new(p);
-        order.push(p.table.name.to_string());
+        order.push((p.table.name.to_string(), p.uncomparable()));
         for (i, group) in groups.into_iter().enumerate() {
             let (p, gate, source, target) =
                 (Arc::clone(&p), Arc::clone(&gate), source.clone(), target.clone());
@@ -230,13 +230,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
         }
     }
     let _ = conn.close().await;
-    let mut per_table: Vec<(String, Counts)> =
-        order.into_iter().map(|n| (n, Counts::default())).collect();
+    // Shards add up rows; uncomparable columns are the table's, counted once.
+    let mut per_table: Vec<(String, Counts)> = order
+        .into_iter()
+        .map(|(n, columns)| (n, Counts { column_mismatch: columns, ..Counts::default() }))
+        .collect();
     metrics::gauge!(molt_metrics::verify::SHARDS_RUNNING).set(set.len() as f64);
     while let Some(joined) = set.join_next().await {
         let (name, counts) = joined.context("a shard task ended abnormally")??;
         if let Some(slot) = per_table.iter_mut().find(|(n, _)| *n == name) {
-            slot.1.add(&counts);
+            slot.1.add(&Counts { column_mismatch: 0, ..counts });
         }
         metrics::gauge!(molt_metrics::verify::SHARDS_RUNNING).set(set.len() as f64);
     }
@@ -324,6 +327,7 @@ async fn run_shard(
         }
         c.add(&verify_shard(p, source, target, range, read).await?);
     }
+    c.column_mismatch = p.uncomparable();
     let suffix = if c.conditional_success > 0 {
         " - please check all warnings and errors to determine whether column mismatches can be ignored"
     } else {
