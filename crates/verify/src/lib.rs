@@ -1,7 +1,7 @@
 //! `molt verify`: prove source and target hold the same data.
 //!
 //! [`VerifyArgs`] accepts MOLT's flags (spec §5.1, plus the live-mode flags MOLT removed and
-//! we keep). [`run`] compares tables (missing, extraneous), column definitions (through the
+//! we keep). [`run()`] compares tables (missing, extraneous), column definitions (through the
 //! type mapping) and every row by primary key (see [`rows`], [`value`] and, for a column of
 //! one type on the source and another on the target, [`pairs`]), and returns a
 //! [`Report`]; the exit code says whether the data matched (0 clean, 3 differences, 1 error).
