@@ -6,6 +6,7 @@
 
 pub mod net;
 pub mod pglogical;
+pub mod source_loss;
 
 use std::process::ExitCode;
 use std::time::Duration;

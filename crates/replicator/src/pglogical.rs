@@ -36,6 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, watch};
 
 use crate::net::{self, Image, Key, KeyMode, RowChange, TableNet, Values};
+use crate::source_loss;
 use tracing::{debug, info, warn};
 
 /// What `replicator pglogical` needs, checked.
@@ -115,29 +116,68 @@ async fn saved_lsn(
     }
 }
 
-async fn check_source(pool: &PgPool, cfg: &PglogicalConfig) -> anyhow::Result<()> {
-    let slot: Option<(Option<String>, bool)> = sqlx::query_as(
-        "SELECT plugin::text, active FROM pg_replication_slots WHERE slot_name = $1",
+/// Checks that the source can feed replication: logical WAL, a replication privilege, the
+/// slot (pgoutput, in this database) and the publication. Refusals name their fix. With
+/// `held_ok` false, a slot held by another connection is a wait (marked as a lost source):
+/// the walsender of a connection that died, or of an instance that just lost its lease, ends
+/// once the source notices.
+async fn check_source(pool: &PgPool, cfg: &PglogicalConfig, held_ok: bool) -> anyhow::Result<()> {
+    let wal_level: String = sqlx::query_scalar("SELECT current_setting('wal_level')")
+        .fetch_one(pool)
+        .await
+        .map_err(source_loss::on_source)
+        .context("reading wal_level on the source")?;
+    if wal_level != "logical" {
+        bail!(
+            "the source runs with wal_level = {wal_level}, and logical replication needs wal_level = logical: run ALTER SYSTEM SET wal_level = logical; and restart the source (then create the slot again with fetch --pglogical-replication-slot-name {})",
+            cfg.slot
+        );
+    }
+    let (user, may_replicate): (String, bool) = sqlx::query_as(
+        "SELECT current_user::text, r.rolsuper OR r.rolreplication \
+           OR EXISTS (SELECT 1 FROM pg_roles g WHERE (g.rolreplication OR g.rolname = 'rds_replication') \
+                      AND g.oid <> r.oid AND pg_has_role(r.oid, g.oid, 'MEMBER')) \
+         FROM pg_roles r WHERE r.rolname = current_user",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(source_loss::on_source)
+    .context("reading the source role's privileges")?;
+    if !may_replicate {
+        bail!(
+            "the source role {user:?} may not stream replication: run ALTER ROLE {user} REPLICATION; on the source (or use a role that has it)"
+        );
+    }
+    let slot: Option<(Option<String>, Option<String>, Option<i32>)> = sqlx::query_as(
+        "SELECT plugin::text, database::text, active_pid FROM pg_replication_slots WHERE slot_name = $1",
     )
     .bind(&cfg.slot)
     .fetch_optional(pool)
     .await
+    .map_err(source_loss::on_source)
     .context("looking up the replication slot")?;
+    let database = cfg.source.database();
     match slot {
         None => bail!(
             "replication slot {:?} does not exist: run fetch with --pglogical-replication-slot-name {0} (or SELECT pg_create_logical_replication_slot('{0}', 'pgoutput'); in the source database)",
             cfg.slot
         ),
-        Some((plugin, _)) if plugin.as_deref() != Some("pgoutput") => {
+        Some((plugin, _, _)) if plugin.as_deref() != Some("pgoutput") => {
             bail!(
                 "replication slot {:?} uses plugin {plugin:?}; replicator needs a pgoutput slot",
                 cfg.slot
             )
         }
-        Some((_, true)) => bail!(
-            "replication slot {:?} is in use by another consumer; stop it first (one replicator per slot)",
+        Some((_, Some(db), _)) if db != database => bail!(
+            "replication slot {:?} belongs to database {db:?}, not {database:?}: point --sourceConn at {db:?}, or create a slot in {database:?}",
             cfg.slot
         ),
+        Some((_, _, Some(pid))) if !held_ok => {
+            return Err(anyhow::Error::new(source_loss::SourceUnreachable).context(format!(
+                "replication slot {:?} is held by PID {pid} on the source: waiting for it (the walsender of a lost connection ends once the source notices, within wal_sender_timeout; if another consumer uses this slot, stop it: one replicator per slot)",
+                cfg.slot
+            )));
+        }
         Some(_) => {}
     }
     let has_pub: bool =
@@ -145,6 +185,7 @@ async fn check_source(pool: &PgPool, cfg: &PglogicalConfig) -> anyhow::Result<()
             .bind(&cfg.publication)
             .fetch_one(pool)
             .await
+            .map_err(source_loss::on_source)
             .context("looking up the publication")?;
     if !has_pub {
         bail!(
@@ -1038,6 +1079,11 @@ enum Ended {
 /// failures that persist past `--maxRetries`.
 pub async fn run(cfg: PglogicalConfig, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     info!("Replicator starting");
+    // The source first: a source that cannot replicate is the cause to name, whatever the
+    // target's state.
+    let source = molt_source_pg::connect(&cfg.source, 1).await.context("--sourceConn")?;
+    // Whether the slot is free is judged once this instance holds the staging lease.
+    check_source(&source, &cfg, true).await?;
     let target = molt_source_pg::connect(&cfg.target, 4).await.context("--targetConn")?;
     let version: String = sqlx::query_scalar("SELECT version()").fetch_one(&target).await?;
     let dialect = if version.contains("CockroachDB") {
@@ -1045,7 +1091,6 @@ pub async fn run(cfg: PglogicalConfig, stop: watch::Receiver<bool>) -> anyhow::R
     } else {
         TargetDialect::Postgres
     };
-    let source = molt_source_pg::connect(&cfg.source, 1).await.context("--sourceConn")?;
     let staging = Staging::new(&cfg.staging_schema);
     staging.prepare(&target, cfg.staging_create).await?;
     let lease_name = format!("pglogical-{}", cfg.slot);
@@ -1073,9 +1118,21 @@ pub async fn run(cfg: PglogicalConfig, stop: watch::Receiver<bool>) -> anyhow::R
     // Dead-letter replay: from which checkpoint, up to which source position.
     let mut careful_from: Option<Option<PgLsn>> = None;
     let mut careful_until: Option<PgLsn> = None;
+    // Reconnects after losing the source: not counted against --maxRetries (a source restart
+    // or failover takes as long as it takes), backing off up to --retryMaxBackoff.
+    let mut source_backoff = cfg.retry_initial_backoff;
     let outcome = loop {
-        if let Err(e) = check_source(&source, &cfg).await {
-            break Err(e);
+        match check_source(&source, &cfg, false).await {
+            Ok(()) => {}
+            Err(e) if source_loss::source_lost(&e) => {
+                warn!(error = %molt_cli::error_chain(&e), "the source is not available: retrying in {source_backoff:?}");
+                if sleep_or_stop(source_backoff, &stop).await {
+                    break Ok(());
+                }
+                source_backoff = (source_backoff * 2).min(cfg.retry_max_backoff);
+                continue;
+            }
+            Err(e) => break Err(e),
         }
         let checkpoint = match saved_lsn(&target, &staging, &cfg).await {
             Ok(c) => c,
@@ -1095,10 +1152,20 @@ pub async fn run(cfg: PglogicalConfig, stop: watch::Receiver<bool>) -> anyhow::R
             if now > checkpoint {
                 failures = 0;
                 backoff = cfg.retry_initial_backoff;
+                source_backoff = cfg.retry_initial_backoff;
             }
         }
         match attempt {
             Ok(Ended::Shutdown) => break Ok(()),
+            Err(e) if source_loss::source_lost(&e) => {
+                warn!(error = %molt_cli::error_chain(&e), "lost the source's replication stream: reconnecting in {source_backoff:?} and resuming from the checkpoint");
+                metrics::counter!(molt_metrics::replicator::PGLOGICAL_DIAL_FAILURE_TOTAL)
+                    .increment(1);
+                if sleep_or_stop(source_backoff, &stop).await {
+                    break Ok(());
+                }
+                source_backoff = (source_backoff * 2).min(cfg.retry_max_backoff);
+            }
             Err(e) if is_row_error(&e) => {
                 if cfg.dlq_table.is_none() {
                     let code = sql_state(&e).unwrap_or_default();
@@ -1165,10 +1232,8 @@ fn is_transient(e: &anyhow::Error) -> bool {
         if let Some(sqlx_err) = c.downcast_ref::<sqlx::Error>() {
             return molt_target::is_transient(sqlx_err);
         }
-        if c.downcast_ref::<StageError>().is_some_and(StageError::is_transient) {
-            return true;
-        }
-        c.downcast_ref::<pgwire_replication::PgWireError>().is_some_and(|p| !p.is_server())
+        // A lost source is handled apart (source_loss), before this is asked.
+        c.downcast_ref::<StageError>().is_some_and(StageError::is_transient)
     })
 }
 
@@ -1362,7 +1427,10 @@ async fn session(
                 continue;
             }
         };
-        let Some(event) = event else { bail!("the source ended the replication stream") };
+        let Some(event) = event else {
+            return Err(anyhow::Error::new(source_loss::SourceUnreachable)
+                .context("the source ended the replication stream"));
+        };
         // A committed batch waits for the stream to pause (no event for COMMIT_PAUSE), so a
         // backlog drains in full batches while a trickle commits at once.
         if commit_due.is_some() {
@@ -1436,6 +1504,18 @@ async fn session(
             }
             ReplicationEvent::Message { .. } | ReplicationEvent::StoppedAt { .. } => {}
         }
+    }
+}
+
+/// Sleeps for `d` unless asked to stop first; returns whether it was.
+async fn sleep_or_stop(d: Duration, stop: &watch::Receiver<bool>) -> bool {
+    let mut stop = stop.clone();
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        () = tokio::time::sleep(d) => false,
+        changed = stop.changed() => changed.is_err() || *stop.borrow(),
     }
 }
 

@@ -14,6 +14,7 @@ mod keyless;
 mod keys;
 mod lease;
 mod schema;
+mod source_loss;
 
 /// Source and target with `ddl` on both, a publication for all tables and a pgoutput slot.
 async fn setup(ddl: &str) -> (TestDb, TestDb, String) {
