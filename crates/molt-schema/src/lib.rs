@@ -27,10 +27,13 @@ mod sqltype;
 mod typemap_file;
 
 pub use filter::TableFilter;
-pub use mapping::{Mapped, TargetColumn, TargetTable, map_table, map_type};
+pub use mapping::{
+    ColumnGeneration, Mapped, TableDefinition, TargetColumn, TargetTable, map_table, map_type,
+};
 pub use model::{
-    Column, ColumnType, CopyFormat, EnumType, ForeignKey, Generated, SourceDialect, Table,
-    TableName, TargetDialect, UniqueConstraint, quote_ident,
+    Column, ColumnType, Constraint, ConstraintKind, CopyFormat, EnumType, ForeignKey, Generated,
+    Identity, SourceDialect, Table, TableDetails, TableName, TargetDialect, UniqueConstraint,
+    quote_ident,
 };
 pub use sqltype::SqlType;
 pub use typemap_file::{TypeMapFile, TypeMapRule};
