@@ -3,13 +3,15 @@
 //! Types come from `format_type(atttypid, atttypmod)`, the spelling PostgreSQL itself prints
 //! (`character varying(20)`, `timestamp(3) with time zone`, `numeric(20,6)[]`), and are parsed
 //! by [`molt_schema::ColumnType::parse`]. Enum labels are attached to enum-typed columns (and
-//! arrays of them) so that mapping can recreate the type.
+//! arrays of them) so that mapping can recreate the type. [`PgCatalog::details`] adds what
+//! only table creation needs: identity columns, and the constraints and indexes
+//! `drop-on-target-and-recreate` leaves out, as PostgreSQL prints them.
 
 use std::collections::HashMap;
 
 use molt_schema::{
-    Column, ColumnType, ForeignKey, Generated, SourceDialect, Table, TableFilter, TableName,
-    UniqueConstraint,
+    Column, ColumnType, Constraint, ConstraintKind, ForeignKey, Generated, Identity, SourceDialect,
+    Table, TableDetails, TableFilter, TableName, UniqueConstraint,
 };
 use molt_source::{CatalogReader, SourceError};
 use sqlx::PgPool;
@@ -25,7 +27,91 @@ impl PgCatalog {
     pub fn new(pool: PgPool) -> Self {
         PgCatalog { pool }
     }
+
+    /// Identity columns, constraints other than the primary key and NOT NULL, and indexes
+    /// that back no constraint, of `tables` (those that have any).
+    ///
+    /// # Errors
+    /// [`SourceError`] when the catalog cannot be read.
+    pub async fn details(
+        &self,
+        tables: &[TableName],
+    ) -> Result<HashMap<TableName, TableDetails>, SourceError> {
+        let q = |what: &'static str| move |e: sqlx::Error| SourceError::query(what, e);
+        let schemas: Vec<&str> = tables.iter().map(|t| t.schema.as_str()).collect();
+        let names: Vec<&str> = tables.iter().map(|t| t.table.as_str()).collect();
+        let mut tx = self.pool.begin().await.map_err(q("opening a catalog transaction"))?;
+        let identity: Vec<(String, String, String, String)> = sqlx::query_as(IDENTITY)
+            .bind(&schemas)
+            .bind(&names)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(q("reading identity columns"))?;
+        let constraints: Vec<(String, String, String, String, String)> = sqlx::query_as(SECONDARY)
+            .bind(&schemas)
+            .bind(&names)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(q("reading constraints and indexes"))?;
+        tx.commit().await.map_err(q("closing the catalog transaction"))?;
+        let mut out: HashMap<TableName, TableDetails> = HashMap::new();
+        for (schema, table, column, kind) in identity {
+            let kind = if kind == "a" { Identity::Always } else { Identity::ByDefault };
+            out.entry(TableName::new(schema, table)).or_default().identity.push((column, kind));
+        }
+        for (schema, table, name, kind, definition) in constraints {
+            let kind = match kind.as_str() {
+                "u" => ConstraintKind::Unique,
+                "f" => ConstraintKind::ForeignKey,
+                "c" => ConstraintKind::Check,
+                "x" => ConstraintKind::Exclusion,
+                _ => ConstraintKind::Index,
+            };
+            let details = out.entry(TableName::new(schema, table)).or_default();
+            details.constraints.push(Constraint { name, kind, definition });
+        }
+        for d in out.values_mut() {
+            d.constraints.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+        }
+        Ok(out)
+    }
 }
+
+/// `t`: the tables named by parallel arrays of schemas ($1) and names ($2).
+macro_rules! with_selected {
+    ($query:literal) => {
+        concat!(
+            "WITH t AS (SELECT c.oid, n.nspname, c.relname
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN unnest($1::text[], $2::text[]) AS s(nspname, relname)
+    ON s.nspname = n.nspname AND s.relname = c.relname)
+",
+            $query
+        )
+    };
+}
+
+const IDENTITY: &str = with_selected!(
+    "SELECT t.nspname::text, t.relname::text, a.attname::text, a.attidentity::text
+FROM t JOIN pg_attribute a ON a.attrelid = t.oid
+WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attidentity <> ''
+ORDER BY 1, 2, a.attnum"
+);
+
+/// Constraints besides the primary key (NOT NULL is not one before PostgreSQL 18, and
+/// `contype` 'n' is left out after), then indexes that back none of the table's constraints.
+const SECONDARY: &str = with_selected!(
+    "SELECT t.nspname::text, t.relname::text, con.conname::text, con.contype::text,
+       pg_get_constraintdef(con.oid)::text
+FROM t JOIN pg_constraint con ON con.conrelid = t.oid
+WHERE con.contype IN ('u', 'f', 'c', 'x')
+UNION ALL
+SELECT t.nspname::text, t.relname::text, ic.relname::text, 'i', pg_get_indexdef(i.indexrelid)::text
+FROM t JOIN pg_index i ON i.indrelid = t.oid
+JOIN pg_class ic ON ic.oid = i.indexrelid
+WHERE NOT EXISTS (SELECT 1 FROM pg_constraint con
+                  WHERE con.conrelid = t.oid AND con.conindid = i.indexrelid)"
+);
 
 const TABLES: &str = "
 SELECT c.oid::int8, n.nspname::text, c.relname::text

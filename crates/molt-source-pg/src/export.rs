@@ -34,24 +34,28 @@ pub fn column_list(columns: &[String]) -> String {
     format!("({})", cols.join(", "))
 }
 
-/// The `COPY … TO STDOUT` statement for one shard.
+/// The `COPY … TO STDOUT` statement for one shard. A whole table is copied by name, unless a
+/// column is generated: `COPY t (…)` refuses to name generated columns, a query may.
 pub fn copy_out_sql(
     table: &Table,
     columns: &[String],
     shard: &Shard,
     format: CopyFormat,
 ) -> String {
-    match &shard.predicate {
-        None => format!(
+    let generated =
+        columns.iter().any(|c| table.column(c).is_some_and(|col| col.generated.is_some()));
+    match (&shard.predicate, generated) {
+        (None, false) => format!(
             "COPY {} {} TO STDOUT{}",
             table.name.quoted(),
             column_list(columns),
             format.copy_options()
         ),
-        Some(pred) => {
+        (predicate, _) => {
             let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+            let filter = predicate.as_ref().map(|p| format!(" WHERE {p}")).unwrap_or_default();
             format!(
-                "COPY (SELECT {} FROM {} WHERE {pred}) TO STDOUT{}",
+                "COPY (SELECT {} FROM {}{filter}) TO STDOUT{}",
                 cols.join(", "),
                 table.name.quoted(),
                 format.copy_options()
@@ -346,5 +350,41 @@ mod tests {
         assert!(pick_bounds(&h[..2], 4).is_empty());
         let dup: Vec<String> = ["a", "b", "b", "b", "c"].iter().map(|s| (*s).to_owned()).collect();
         assert_eq!(pick_bounds(&dup, 4), vec!["b"]);
+    }
+
+    #[test]
+    fn generated_columns_are_copied_through_a_query() {
+        let column = |name: &str, generated: Option<molt_schema::Generated>| molt_schema::Column {
+            name: name.into(),
+            ty: molt_schema::ColumnType::parse(molt_schema::SourceDialect::Postgres, "int4")
+                .unwrap(),
+            nullable: true,
+            default: None,
+            generated,
+        };
+        let g = molt_schema::Generated { expr: "(a * 2)".into(), stored: true };
+        let t = Table {
+            name: molt_schema::TableName::new("public", "t"),
+            columns: vec![column("id", None), column("a", None), column("g", Some(g))],
+            primary_key: vec!["id".into()],
+            foreign_keys: Vec::new(),
+            unique_constraints: Vec::new(),
+        };
+        let whole = Shard { index: 1, count: 1, predicate: None };
+        let plain = ["id".to_owned(), "a".to_owned()];
+        let all = ["id".to_owned(), "a".to_owned(), "g".to_owned()];
+        assert_eq!(
+            copy_out_sql(&t, &plain, &whole, CopyFormat::Binary),
+            "COPY \"public\".\"t\" (\"id\", \"a\") TO STDOUT WITH (FORMAT binary)"
+        );
+        assert_eq!(
+            copy_out_sql(&t, &all, &whole, CopyFormat::Csv),
+            "COPY (SELECT \"id\", \"a\", \"g\" FROM \"public\".\"t\") TO STDOUT WITH (FORMAT csv)"
+        );
+        let ranged = Shard { index: 1, count: 2, predicate: Some("\"id\" < 5".into()) };
+        assert_eq!(
+            copy_out_sql(&t, &all, &ranged, CopyFormat::Text),
+            "COPY (SELECT \"id\", \"a\", \"g\" FROM \"public\".\"t\" WHERE \"id\" < 5) TO STDOUT"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! PostgreSQL access for sources and PostgreSQL-wire targets (CockroachDB answers the same
 //! catalog queries).
 //!
-//! Start from [`connect`] (a pool from a [`molt_url::ConnUrl`], with errors that say what to
+//! Start from [`connect()`] (a pool from a [`molt_url::ConnUrl`], with errors that say what to
 //! fix), [`PgCatalog`] (tables, columns, keys and enums as [`molt_schema::Table`]s),
 //! [`snapshot::pin_snapshot`] (the consistent point of a load: exported snapshot plus the LSN
 //! replication starts from) and [`export`] (key-range shards and `COPY … TO STDOUT`).
