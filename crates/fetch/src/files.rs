@@ -66,6 +66,9 @@ pub struct Manifest {
     pub fetch_id: String,
     /// Files in load order, with their row counts.
     pub files: Vec<(String, u64)>,
+    /// The columns of every file, in order (`None` in manifests of older builds, whose files
+    /// hold the source's columns less excluded ones).
+    pub columns: Option<Vec<String>>,
 }
 
 /// A manifest as JSON text.
@@ -75,7 +78,11 @@ pub fn manifest_json(m: &Manifest) -> String {
         .iter()
         .map(|(name, rows)| serde_json::json!({"name": name, "rows": rows}))
         .collect();
-    serde_json::json!({"fetch_id": m.fetch_id, "files": files}).to_string()
+    let mut v = serde_json::json!({"fetch_id": m.fetch_id, "files": files});
+    if let Some(columns) = &m.columns {
+        v["columns"] = serde_json::json!(columns);
+    }
+    v.to_string()
 }
 
 /// Parses a manifest's JSON text.
@@ -98,7 +105,18 @@ pub fn parse_manifest(text: &[u8]) -> io::Result<Manifest> {
         })
         .collect::<Option<Vec<_>>>()
         .ok_or_else(bad)?;
-    Ok(Manifest { fetch_id, files })
+    let columns = match v.get("columns") {
+        None => None,
+        Some(c) => Some(
+            c.as_array()
+                .ok_or_else(bad)?
+                .iter()
+                .map(|n| n.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(bad)?,
+        ),
+    };
+    Ok(Manifest { fetch_id, files, columns })
 }
 
 /// Writes the manifest of `table` atomically (temporary file, fsync, rename).
@@ -333,10 +351,13 @@ mod tests {
         let m = Manifest {
             fetch_id: "f".into(),
             files: vec![("a.csv".into(), 3), ("b.csv".into(), 4)],
+            columns: Some(vec!["id".into(), "Name".into()]),
         };
         assert_eq!(read_manifest(&root, &t).unwrap(), None);
         write_manifest(&root, &t, &m).unwrap();
         assert_eq!(read_manifest(&root, &t).unwrap(), Some(m.clone()));
+        let older = parse_manifest(br#"{"fetch_id":"f","files":[{"name":"a.csv","rows":3}]}"#);
+        assert_eq!(older.unwrap().columns, None, "manifests of older builds list no columns");
         assert_eq!(
             list_table_files(&root, &t).unwrap().len(),
             3,

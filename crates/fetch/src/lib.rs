@@ -2,7 +2,7 @@
 //! snapshot, and print the `cdc_cursor` replication starts from.
 //!
 //! [`FetchArgs`] accepts every flag of MOLT's documentation (spec §3.2); [`Config::from_args`]
-//! checks them together; [`run`] does the load and returns a [`FetchSummary`]. The data paths:
+//! checks them together; [`run()`] does the load and returns a [`FetchSummary`]. The data paths:
 //! `--direct-copy` (source `COPY TO` streamed into target `COPY FROM`, no files) and
 //! `--local-path` (CSV files, gzip for `IMPORT INTO`, loaded by `COPY` or CockroachDB's
 //! `IMPORT INTO` through the embedded file server). See `docs/fetch.md`.
@@ -12,10 +12,12 @@ mod config;
 pub mod continuation;
 mod files;
 mod fileserver;
+mod load_files;
 pub mod parquet;
 mod retry;
 mod run;
 pub mod store;
+mod tables;
 
 use std::process::ExitCode;
 

@@ -17,17 +17,14 @@ use anyhow::{Context as _, anyhow, bail};
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use molt_cli::hms;
-use molt_schema::compare::compare_tables;
-use molt_schema::{CopyFormat, SourceDialect, Table, TableFilter, TargetDialect, TargetTable};
-use molt_source::CatalogReader as _;
+use molt_schema::{CopyFormat, SourceDialect, TargetDialect};
 use molt_source_pg::export::{Shard, copy_out_sql, estimated_rows, plan_shards};
 use molt_source_pg::snapshot::{self, SnapshotOptions, import_snapshot};
 use molt_source_pg::{PgCatalog, connect_options};
 use molt_target::copy_in_sql;
 use molt_target::handling::{self, TableHandling};
-use molt_target::import::{ImportStatement, import_files, redact_url};
 use sqlx::postgres::{PgConnectOptions, PgPool};
-use sqlx::{Connection as _, PgConnection, Row as _};
+use sqlx::{Connection as _, PgConnection};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{Instrument as _, debug, error, info, info_span, warn};
@@ -35,9 +32,11 @@ use tracing::{Instrument as _, debug, error, info, info_span, warn};
 use crate::config::{Compression, Config, DataPath, FileFormat, LoadMethod, Mode};
 use crate::continuation;
 use crate::files::{self, ShardWriter};
+use crate::load_files::import_table;
 use crate::parquet::ParquetShardWriter;
 use crate::retry::{self, Ambiguous};
 use crate::store::{Bucket, Store};
+use crate::tables::{self, TableJob};
 
 const RELAY_CHUNK: usize = 256 * 1024;
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
@@ -57,48 +56,36 @@ pub struct FetchSummary {
     pub rows: Vec<u64>,
 }
 
-struct Ctx {
-    cfg: Config,
-    source_opts: PgConnectOptions,
-    target_pool: PgPool,
-    target_dialect: TargetDialect,
-    method: LoadMethod,
-    snapshot_name: Option<String>,
-    cdc_cursor: String,
-    file_access: Option<String>,
+/// What every table of a run shares.
+pub(crate) struct Ctx {
+    pub(crate) cfg: Config,
+    pub(crate) source_opts: PgConnectOptions,
+    pub(crate) target_pool: PgPool,
+    pub(crate) target_dialect: TargetDialect,
+    pub(crate) method: LoadMethod,
+    pub(crate) snapshot_name: Option<String>,
+    pub(crate) cdc_cursor: String,
+    pub(crate) file_access: Option<String>,
     /// Where intermediate files are (None: direct copy).
-    store: Option<Store>,
+    pub(crate) store: Option<Store>,
     /// This fetch's id (the resumed one's, when continuing).
-    fetch_id: String,
+    pub(crate) fetch_id: String,
     /// Loaded files are recorded on the target, so the load can be resumed.
-    tracked: bool,
+    pub(crate) tracked: bool,
     /// Continuing an earlier fetch (no table handling, no cleanup).
-    resuming: bool,
+    pub(crate) resuming: bool,
     /// `--continuation-file-name`: files of the token's table before it count as loaded.
-    from_file: Option<String>,
+    pub(crate) from_file: Option<String>,
 }
 
 impl Ctx {
-    fn retry_policy(&self) -> retry::Policy {
+    /// `--export-retry-max-attempts` and `--export-retry-max-duration`.
+    pub(crate) fn retry_policy(&self) -> retry::Policy {
         retry::Policy {
             max_attempts: self.cfg.export_retry_max_attempts,
             max_duration: self.cfg.export_retry_max_duration,
         }
     }
-}
-
-struct TableJob {
-    table: Table,
-    mapped: TargetTable,
-    estimated_rows: u64,
-    /// Export the table (false: import-only, or a resumed table whose export completed).
-    export: bool,
-    /// `--filter-path`: the rows to export (a source condition).
-    filter: Option<String>,
-    /// Columns exported and loaded, in order (the source's, less excluded ones).
-    columns: Vec<String>,
-    /// Excluded computed columns to re-add on a recreated table.
-    computed: Vec<(molt_schema::TargetColumn, molt_schema::Generated)>,
 }
 
 /// What continuing an earlier fetch starts from.
@@ -207,36 +194,15 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
     let target_pool = molt_source_pg::connect(&plan.target, conns).await?;
 
     // Tables without a primary key cannot be sharded or resumed by key; MOLT skips them.
-    let mut jobs = Vec::new();
-    let mut skipped = Vec::new();
-    for (table, mapped) in plan.tables.into_iter().zip(plan.mapped) {
-        if table.primary_key.is_empty() && !cfg.skip_pk_check {
-            warn!(
-                table = %table.name,
-                "table has no primary key and is skipped; add a primary key or pass --skip-pk-check"
-            );
-            skipped.push(table.name.to_string());
-        } else {
-            let columns = table.columns.iter().map(|c| c.name.clone()).collect();
-            jobs.push(TableJob {
-                table,
-                mapped,
-                estimated_rows: 0,
-                export: cfg.mode != Mode::ImportOnly,
-                filter: None,
-                columns,
-                computed: Vec::new(),
-            });
-        }
-    }
+    let (mut jobs, skipped) = tables::build_jobs(&cfg, plan.tables, plan.mapped);
     if jobs.is_empty() {
         bail!(
             "no table can be migrated: every selected table lacks a primary key (pass --skip-pk-check to load them unsharded)"
         );
     }
     if let Some(t) = &cfg.transforms {
-        apply_transforms(t, &mut jobs)?;
-        check_merges(&cfg, &jobs)?;
+        tables::apply_transforms(t, &mut jobs)?;
+        tables::check_merges(&cfg, &jobs)?;
     }
     if let Some(filters) = &cfg.row_filters {
         for j in &mut jobs {
@@ -280,9 +246,29 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
             }
         }
     }
-    if cfg.mode != Mode::ExportOnly {
+    let mut details = std::collections::HashMap::new();
+    if cfg.handling == TableHandling::DropOnTargetAndRecreate && cfg.mode != Mode::ExportOnly {
+        let pool = molt_source_pg::connect(&plan.source, 1).await?;
+        let names: Vec<_> = jobs.iter().map(|j| j.table.name.clone()).collect();
+        let read = PgCatalog::new(pool.clone()).details(&names).await;
+        pool.close().await;
+        details =
+            read.context("reading identity columns, constraints and indexes of the source")?;
+        tables::define_recreated(&mut jobs, &details);
+    }
+    if cfg.mode == Mode::ExportOnly {
+        tables::export_columns(&cfg, &target_pool, &mut jobs).await?;
+    } else {
         let handling = if resumed.is_some() { TableHandling::None } else { cfg.handling };
-        prepare_target(&cfg, handling, &target_pool, plan.target_dialect, &jobs).await?;
+        tables::prepare_target(
+            &cfg,
+            handling,
+            &target_pool,
+            plan.target_dialect,
+            &mut jobs,
+            &details,
+        )
+        .await?;
     }
 
     let source_opts = connect_options(&plan.source)?;
@@ -314,7 +300,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
     }
     if pinned.is_some() {
         estimate_rows(&source_opts, &mut jobs).await;
-        warn_unindexed_filters(&source_opts, &jobs).await;
+        tables::warn_unindexed_filters(&source_opts, &jobs).await;
     }
     let file_access = match &cfg.path {
         DataPath::Local { access, .. } => access.clone(),
@@ -380,7 +366,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
     Ok(FetchSummary { fetch_id, tables, skipped_unmigratable_tables: skipped, cdc_cursor, rows })
 }
 
-fn json_list(items: &[String]) -> String {
+/// `items` as a JSON array, for a log field.
+pub(crate) fn json_list(items: &[String]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
 
@@ -410,146 +397,6 @@ async fn start_metrics(addr: Option<std::net::SocketAddr>) -> Option<molt_metric
     }
 }
 
-/// `--transformations-file`: target names, and the columns left out of each table.
-fn apply_transforms(
-    t: &molt_schema::rules::Transforms,
-    jobs: &mut [TableJob],
-) -> anyhow::Result<()> {
-    for j in jobs {
-        let renamed = t.fetch_rename(&j.table.name);
-        if renamed != j.table.name {
-            info!(table = %j.table.name, target_table = %renamed, "table renamed on the target by the transformations file");
-            j.mapped.name = renamed;
-        }
-        let excluded =
-            t.excluded_columns(&j.table.name, j.table.columns.iter().map(|c| c.name.as_str()));
-        for ex in excluded {
-            if j.table.primary_key.contains(&ex.name) {
-                bail!(
-                    "--transformations-file excludes column {} of {}, which is part of its primary key; key columns must be loaded",
-                    ex.name,
-                    j.table.name
-                );
-            }
-            j.columns.retain(|c| *c != ex.name);
-            let Some(pos) = j.mapped.columns.iter().position(|c| c.name == ex.name) else {
-                continue;
-            };
-            let column = j.mapped.columns.remove(pos);
-            let generated = j.table.column(&ex.name).and_then(|c| c.generated.clone());
-            match (ex.add_computed_def, generated) {
-                (true, Some(g)) => j.computed.push((column, g)),
-                (true, None) => warn!(
-                    table = %j.table.name,
-                    "column {} is excluded; add_computed_def does not apply because it is not a computed column on the source",
-                    ex.name
-                ),
-                (false, _) => {}
-            }
-            info!(table = %j.table.name, column = %ex.name, "column excluded by the transformations file");
-        }
-    }
-    Ok(())
-}
-
-/// Several source tables renamed onto one target table (partitions merged): only COPY can
-/// load them side by side, into a table created beforehand, and they must have the same
-/// columns.
-fn check_merges(cfg: &Config, jobs: &[TableJob]) -> anyhow::Result<()> {
-    let mut seen: Vec<&TableJob> = Vec::new();
-    for j in jobs {
-        let Some(first) = seen.iter().find(|s| s.mapped.name == j.mapped.name) else {
-            seen.push(j);
-            continue;
-        };
-        let copy = matches!(cfg.path, DataPath::Direct) || cfg.method == LoadMethod::Copy;
-        if !copy || cfg.handling != TableHandling::None {
-            bail!(
-                "--transformations-file merges {} and {} into {}: merging needs --use-copy (or --direct-copy) and a target table created beforehand with --table-handling none",
-                first.table.name,
-                j.table.name,
-                j.mapped.name
-            );
-        }
-        if first.mapped.columns != j.mapped.columns {
-            bail!(
-                "--transformations-file merges {} and {} into {}, but their columns differ; only identical tables can be merged",
-                first.table.name,
-                j.table.name,
-                j.mapped.name
-            );
-        }
-    }
-    Ok(())
-}
-
-/// Table handling and, for existing tables, MOLT's schema comparison.
-async fn prepare_target(
-    cfg: &Config,
-    handling: TableHandling,
-    pool: &PgPool,
-    dialect: TargetDialect,
-    jobs: &[TableJob],
-) -> anyhow::Result<()> {
-    if handling == TableHandling::DropOnTargetAndRecreate {
-        let mapped: Vec<TargetTable> = jobs.iter().map(|j| j.mapped.clone()).collect();
-        handling::drop_and_recreate(pool, &mapped, dialect).await?;
-        for j in jobs {
-            info!(table = %j.mapped.name, "dropped and recreated table on target");
-            for (column, generated) in &j.computed {
-                let sql = molt_schema::ddl::add_computed_column(
-                    &j.mapped.name,
-                    column,
-                    generated,
-                    dialect,
-                );
-                debug!("running: {sql}");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.with_context(|| {
-                    format!("re-adding computed column {} on {}", column.name, j.mapped.name)
-                })?;
-            }
-        }
-        return Ok(());
-    }
-    let existing = PgCatalog::new(pool.clone()).tables(&TableFilter::all()).await?;
-    let mut fatal = 0usize;
-    for j in jobs {
-        let Some(target) = existing.iter().find(|t| t.name == j.mapped.name) else {
-            error!(
-                table = %j.mapped.name,
-                mismatch_tag = "missing_table",
-                failable_mismatch = true,
-                "table {} does not exist on the target; create it or pass --table-handling drop-on-target-and-recreate",
-                j.mapped.name
-            );
-            fatal += 1;
-            continue;
-        };
-        let target =
-            molt_schema::map_table(SourceDialect::Postgres, target, &target.name, dialect, None)?;
-        for m in compare_tables(&j.mapped, &target, cfg.skip_pk_check) {
-            if m.failable {
-                fatal += 1;
-                error!(table = %j.mapped.name, mismatch_tag = %m.tag, failable_mismatch = true, "{}", m.message);
-            } else {
-                warn!(table = %j.mapped.name, mismatch_tag = %m.tag, failable_mismatch = false, "{}", m.message);
-            }
-        }
-    }
-    if fatal > 0 {
-        bail!(
-            "{fatal} schema mismatch(es) between source and target stop the load (failable_mismatch:true above); fix the target schema, pass --table-handling drop-on-target-and-recreate, or --skip-pk-check for key problems"
-        );
-    }
-    if handling == TableHandling::TruncateIfExists {
-        for j in jobs {
-            handling::truncate(pool, &j.mapped.name).await?;
-            info!(table = %j.mapped.name, "truncated table on target");
-        }
-    }
-    Ok(())
-}
-
 async fn source_session(ctx: &Ctx) -> anyhow::Result<PgConnection> {
     let mut conn = PgConnection::connect_with(&ctx.source_opts)
         .await
@@ -567,101 +414,6 @@ async fn source_session(ctx: &Ctx) -> anyhow::Result<PgConnection> {
         }
     }
     Ok(conn)
-}
-
-/// MOLT's warning for a row filter on a column no index starts with: each shard's query then
-/// scans the whole table.
-async fn warn_unindexed_filters(opts: &PgConnectOptions, jobs: &[TableJob]) {
-    if jobs.iter().all(|j| j.filter.is_none()) {
-        return;
-    }
-    let Ok(mut conn) = PgConnection::connect_with(opts).await else { return };
-    for j in jobs {
-        let Some(filter) = &j.filter else { continue };
-        let indexed: Vec<String> = sqlx::query_scalar(
-            "SELECT a.attname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid \
-             JOIN pg_namespace n ON n.oid = c.relnamespace \
-             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
-             WHERE n.nspname = $1 AND c.relname = $2",
-        )
-        .bind(&j.table.name.schema)
-        .bind(&j.table.name.table)
-        .fetch_all(&mut conn)
-        .await
-        .unwrap_or_default();
-        for column in filter_columns(filter, &j.table) {
-            if !indexed.contains(&column) {
-                warn!(
-                    table = %j.table.name,
-                    "filter expression '{filter}' contains column '{column}' which is not indexed. This may lead to performance issues."
-                );
-            }
-        }
-    }
-    let _ = conn.close().await;
-}
-
-/// The columns of `table` a filter expression names (identifiers outside string literals;
-/// a double-quoted identifier by its exact name, a bare one case-insensitively).
-fn filter_columns(expr: &str, table: &Table) -> Vec<String> {
-    let mut found: Vec<String> = Vec::new();
-    let mut chars = expr.chars().peekable();
-    let mut push = |word: &str, quoted: bool| {
-        let hit = table
-            .columns
-            .iter()
-            .find(|c| if quoted { c.name == word } else { c.name.eq_ignore_ascii_case(word) });
-        if let Some(c) = hit
-            && !found.contains(&c.name)
-        {
-            found.push(c.name.clone());
-        }
-    };
-    while let Some(ch) = chars.next() {
-        match ch {
-            '\'' => {
-                // A string literal ('' is an escaped quote inside it).
-                while let Some(c) = chars.next() {
-                    if c == '\'' {
-                        if chars.peek() == Some(&'\'') {
-                            chars.next();
-                        } else {
-                            break;
-                        }
-                    }
-                }
-            }
-            '"' => {
-                let mut word = String::new();
-                for c in chars.by_ref() {
-                    if c == '"' {
-                        break;
-                    }
-                    word.push(c);
-                }
-                push(&word, true);
-            }
-            c if c.is_alphabetic() || c == '_' => {
-                let mut word = String::from(c);
-                while let Some(&n) = chars.peek() {
-                    if n.is_alphanumeric() || n == '_' || n == '$' {
-                        word.push(n);
-                        chars.next();
-                    } else {
-                        break;
-                    }
-                }
-                push(&word, false);
-            }
-            c if c.is_ascii_digit() => {
-                while chars.peek().is_some_and(|n| n.is_alphanumeric() || *n == '.' || *n == '_') {
-                    chars.next();
-                }
-            }
-            _ => {}
-        }
-    }
-    found
 }
 
 async fn estimate_rows(opts: &PgConnectOptions, jobs: &mut [TableJob]) {
@@ -781,9 +533,11 @@ async fn mint_token(ctx: &Ctx, table: &molt_schema::TableName, err: &anyhow::Err
 
 /// Live counters of one table, for progress lines and metrics.
 #[derive(Default)]
-struct Progress {
-    rows: AtomicU64,
-    bytes: AtomicU64,
+pub(crate) struct Progress {
+    /// Rows so far.
+    pub(crate) rows: AtomicU64,
+    /// Bytes so far.
+    pub(crate) bytes: AtomicU64,
 }
 
 fn spawn_progress(
@@ -845,8 +599,11 @@ async fn load_table(ctx: &Ctx, job: &TableJob) -> anyhow::Result<u64> {
                     info!(table = %name, "data extraction phase starting");
                     let written = export_to_files(ctx, job, store, &columns, &progress).await?;
                     let rows = written.iter().map(|(_, n)| n).sum();
-                    let manifest =
-                        files::Manifest { fetch_id: ctx.fetch_id.clone(), files: written };
+                    let manifest = files::Manifest {
+                        fetch_id: ctx.fetch_id.clone(),
+                        files: written,
+                        columns: Some(columns.clone()),
+                    };
                     store
                         .write_manifest(&job.table.name, &manifest)
                         .await
@@ -862,7 +619,7 @@ async fn load_table(ctx: &Ctx, job: &TableJob) -> anyhow::Result<u64> {
                 }
                 info!(table = %name, "starting data import on target");
                 let import_start = Instant::now();
-                let rows = import_table(ctx, job, store, &columns, &progress).await?;
+                let rows = import_table(ctx, job, store, &progress).await?;
                 if ctx.resuming {
                     continuation::clear_tokens(&ctx.target_pool, &ctx.fetch_id, &job.table.name)
                         .await?;
@@ -872,6 +629,9 @@ async fn load_table(ctx: &Ctx, job: &TableJob) -> anyhow::Result<u64> {
                 (rows, export_time, import_start.elapsed())
             }
         };
+        if let Some(d) = &job.definition {
+            handling::advance_identities(&ctx.target_pool, d).await?;
+        }
         let net = started.elapsed();
         metrics::counter!(molt_metrics::fetch::ROWS_IMPORTED, "table" => name.clone())
             .increment(rows);
@@ -1272,240 +1032,5 @@ impl AnyWriter {
             AnyWriter::Csv(w) => w.finish().await,
             AnyWriter::Parquet(w) => w.finish().await,
         }
-    }
-}
-
-/// The files of a table still to load: those of its manifest (or, for files exported by an
-/// older build, of its directory) without a marker on the target.
-async fn files_to_load(
-    ctx: &Ctx,
-    job: &TableJob,
-    store: &Store,
-) -> anyhow::Result<(Vec<(String, Option<u64>)>, u64, Option<u64>)> {
-    let listed: Vec<(String, Option<u64>)> = match store.read_manifest(&job.table.name).await? {
-        Some(m) => m.files.into_iter().map(|(n, r)| (n, Some(r))).collect(),
-        None => {
-            let names = store.list_files(&job.table.name).await.unwrap_or_default();
-            if names.is_empty() {
-                bail!(
-                    "no intermediate files for {} at {} (run --mode export-only first)",
-                    job.table.name,
-                    store.display(&job.table.name, "")
-                );
-            }
-            names.into_iter().map(|n| (n, None)).collect()
-        }
-    };
-    let total = listed.iter().map(|(_, r)| *r).sum::<Option<u64>>();
-    let loaded = if ctx.tracked {
-        continuation::loaded_files(&ctx.target_pool, &ctx.fetch_id, &job.table.name).await?
-    } else {
-        Vec::new()
-    };
-    let mut already = 0u64;
-    let mut todo = Vec::new();
-    for (name, rows) in listed {
-        let before_start = ctx.from_file.as_deref().is_some_and(|f| name.as_str() < f);
-        if let Some((_, n)) = loaded.iter().find(|(l, _)| *l == name) {
-            already += n;
-        } else if before_start {
-            warn!(table = %job.table.name, file = %name, "before --continuation-file-name: taken as loaded");
-            already += rows.unwrap_or(0);
-        } else {
-            todo.push((name, rows));
-        }
-    }
-    if !loaded.is_empty() {
-        info!(table = %job.table.name, files_loaded = loaded.len() as u64, files_left = todo.len() as u64, "resuming the import after the files already loaded");
-    }
-    Ok((todo, already, total))
-}
-
-/// Loads a table's files not loaded yet; returns the table's rows on the target from this
-/// fetch (earlier runs included), checked against the export.
-async fn import_table(
-    ctx: &Ctx,
-    job: &TableJob,
-    store: &Store,
-    columns: &[String],
-    progress: &Progress,
-) -> anyhow::Result<u64> {
-    let (todo, already, total) = files_to_load(ctx, job, store).await?;
-    let now = match ctx.method {
-        LoadMethod::Copy => copy_files(ctx, job, store, columns, todo, progress).await?,
-        LoadMethod::Import => import_into(ctx, job, store, columns, &todo).await?,
-    };
-    let rows = already + now;
-    if let Some(total) = total
-        && rows != total
-    {
-        bail!(
-            "the export of {} holds {total} rows but the target took {rows}; the intermediate files are kept at {}",
-            job.table.name,
-            store.display(&job.table.name, "")
-        );
-    }
-    Ok(rows)
-}
-
-/// Loads files with COPY, each in one target transaction with its marker.
-async fn copy_files(
-    ctx: &Ctx,
-    job: &TableJob,
-    store: &Store,
-    columns: &[String],
-    todo: Vec<(String, Option<u64>)>,
-    progress: &Progress,
-) -> anyhow::Result<u64> {
-    let in_sql = copy_in_sql(&job.mapped.name, columns, CopyFormat::Csv);
-    let limit = ctx.cfg.export_concurrency as usize;
-    let results = futures_util::stream::iter(todo.into_iter().map(|(name, _)| {
-        let in_sql = in_sql.clone();
-        async move {
-            let path = store.display(&job.table.name, &name);
-            let what = format!("loading {path}");
-            // Each attempt is one target transaction: a failed one leaves nothing behind.
-            let n = retry::retry(ctx.retry_policy(), &what, |_| {
-                copy_file(ctx, job, store, &in_sql, &name, &path, progress)
-            })
-            .await?;
-            progress.rows.fetch_add(n, Ordering::Relaxed);
-            anyhow::Ok(n)
-        }
-    }))
-    .buffer_unordered(limit)
-    .collect::<Vec<_>>()
-    .await;
-    let mut total = 0;
-    for r in results {
-        total += r?;
-    }
-    Ok(total)
-}
-
-/// Loads one file with COPY in one target transaction, with its marker.
-async fn copy_file(
-    ctx: &Ctx,
-    job: &TableJob,
-    store: &Store,
-    in_sql: &str,
-    name: &str,
-    path: &str,
-    progress: &Progress,
-) -> anyhow::Result<u64> {
-    let mut chunks = store.read(&job.table.name, name).await?;
-    let mut tx = ctx.target_pool.begin().await.context("opening a target transaction")?;
-    let mut sink = tx.copy_in_raw(in_sql).await.with_context(|| format!("starting {in_sql}"))?;
-    while let Some(chunk) = chunks.next().await {
-        match chunk {
-            Ok(c) => {
-                progress.bytes.fetch_add(c.len() as u64, Ordering::Relaxed);
-                sink.send(c).await.with_context(|| format!("loading {path}"))?;
-            }
-            Err(e) => {
-                let _ = sink.abort("fetch could not read the file").await;
-                return Err(anyhow!(e).context(format!("reading {path}")));
-            }
-        }
-    }
-    let n =
-        sink.finish().await.with_context(|| format!("loading {path} into {}", job.mapped.name))?;
-    if ctx.tracked {
-        continuation::mark_file(&mut tx, &ctx.fetch_id, &job.table.name, name, n)
-            .await
-            .context("recording the loaded file")?;
-    }
-    tx.commit().await.context(Ambiguous).with_context(|| format!("committing {path}"))?;
-    Ok(n)
-}
-
-/// Loads files with CockroachDB `IMPORT INTO`, recording each batch's files after it.
-async fn import_into(
-    ctx: &Ctx,
-    job: &TableJob,
-    store: &Store,
-    columns: &[String],
-    todo: &[(String, Option<u64>)],
-) -> anyhow::Result<u64> {
-    let access = ctx.file_access.as_deref().unwrap_or("localhost");
-    let url_of = |n: &str| match store {
-        Store::Local(_) => format!("http://{access}/{}/{n}", job.table.name),
-        Store::Bucket(b) => b.import_url(&job.table.name, n),
-    };
-    let urls: Vec<String> = todo.iter().map(|(n, _)| url_of(n)).collect();
-    let gzip = ctx.cfg.compression == Compression::Gzip;
-    let result = import_files(&urls, ctx.cfg.import_batch_size, |batch| {
-        let stmt = ImportStatement {
-            table: job.mapped.name.clone(),
-            columns: columns.to_vec(),
-            urls: batch,
-            gzip,
-        };
-        async move {
-            debug!("running: {}", stmt.redacted_sql());
-            let row =
-                sqlx::query(sqlx::AssertSqlSafe(stmt.sql())).fetch_one(&ctx.target_pool).await?;
-            let rows: i64 = row.try_get("rows")?;
-            if ctx.tracked {
-                // IMPORT INTO runs outside transactions: the markers follow it.
-                let mut conn = ctx.target_pool.acquire().await?;
-                for (name, n) in todo.iter().filter(|(n, _)| stmt.urls.contains(&url_of(n))) {
-                    continuation::mark_file(
-                        &mut conn,
-                        &ctx.fetch_id,
-                        &job.table.name,
-                        name,
-                        n.unwrap_or(0),
-                    )
-                    .await?;
-                }
-            }
-            info!(
-                table = %job.mapped.name,
-                "imported {rows} rows for batch for files {} to {}",
-                stmt.urls.first().map(|u| redact_url(u)).unwrap_or_default(),
-                stmt.urls.last().map(|u| redact_url(u)).unwrap_or_default()
-            );
-            Ok::<u64, sqlx::Error>(u64::try_from(rows).unwrap_or(0))
-        }
-    })
-    .await;
-    result.map_err(|f| {
-        anyhow!(f.error).context(format!(
-            "IMPORT INTO {} failed at file {} ({} rows from earlier files are loaded)",
-            job.mapped.name,
-            urls.get(f.file_index).map(|u| redact_url(u)).unwrap_or_default(),
-            f.rows_loaded
-        ))
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn filter_columns_skip_literals_and_numbers() {
-        let column = |name: &str| molt_schema::Column {
-            name: name.into(),
-            ty: molt_schema::ColumnType::parse(SourceDialect::Postgres, "int4").unwrap(),
-            nullable: true,
-            default: None,
-            generated: None,
-        };
-        let t = Table {
-            name: molt_schema::TableName::new("public", "t"),
-            columns: ["v", "Name", "id", "x1"].into_iter().map(column).collect(),
-            primary_key: vec!["id".into()],
-            foreign_keys: Vec::new(),
-            unique_constraints: Vec::new(),
-        };
-        assert_eq!(filter_columns("v > 100", &t), vec!["v"]);
-        assert_eq!(
-            filter_columns("ID BETWEEN 5 AND 15 AND \"Name\" <> 'v and x1'", &t),
-            vec!["id", "Name"]
-        );
-        assert_eq!(filter_columns("\"name\" = 1e5 AND x1 IS NULL", &t), vec!["x1"]);
-        assert!(filter_columns("'it''s v' = 'v'", &t).is_empty());
     }
 }

@@ -6,6 +6,7 @@ mod support;
 mod bucket;
 mod errors;
 mod fidelity;
+mod generated;
 mod logs;
 mod parquet;
 mod resume;

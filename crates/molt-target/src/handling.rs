@@ -1,10 +1,11 @@
 //! `--table-handling`: leave tables as they are, empty them, or drop and recreate them from
-//! the source's definitions (columns, NOT NULL and the primary key only, as MOLT does).
+//! the source's definitions (columns, NOT NULL and the primary key, as MOLT does, plus
+//! generated and identity columns; other constraints and indexes are the user's to add).
 
 use std::fmt;
 use std::str::FromStr;
 
-use molt_schema::{TableName, TargetDialect, TargetTable, ddl};
+use molt_schema::{TableDefinition, TableName, TargetDialect, ddl};
 use sqlx::PgPool;
 use tracing::debug;
 
@@ -77,17 +78,18 @@ async fn exec(pool: &PgPool, what: &str, statement: String) -> Result<(), Target
         .map_err(|source| TargetError { what: what.to_owned(), statement, source })
 }
 
-/// Drops `tables` and creates them from their mapped definitions, with the enum types they
-/// use. An enum type that other (unselected) tables still use is kept as it is.
+/// Drops `tables` and creates them from their definitions, with the enum types they use. An
+/// enum type that other (unselected) tables still use is kept as it is.
 ///
 /// # Errors
 /// [`TargetError`] with the failing statement.
 pub async fn drop_and_recreate(
     pool: &PgPool,
-    tables: &[TargetTable],
+    definitions: &[TableDefinition],
     dialect: TargetDialect,
 ) -> Result<(), TargetError> {
-    for t in tables {
+    let tables: Vec<_> = definitions.iter().map(|d| &d.table).collect();
+    for t in &tables {
         exec(pool, "dropping the table", format!("{} CASCADE", ddl::drop_table(&t.name))).await?;
     }
     let mut schemas: Vec<&str> = tables.iter().map(|t| t.name.schema.as_str()).collect();
@@ -110,8 +112,21 @@ pub async fn drop_and_recreate(
             Err(err) => return Err(err),
         }
     }
-    for t in tables {
-        exec(pool, "creating the table", ddl::create_table(t, dialect)).await?;
+    for d in definitions {
+        exec(pool, "creating the table", ddl::create_definition(d, dialect)).await?;
+    }
+    Ok(())
+}
+
+/// Moves the sequences of the identity columns of a table created by [`drop_and_recreate`]
+/// past the rows loaded into it, so that rows it numbers later do not collide with them.
+///
+/// # Errors
+/// [`TargetError`] with the failing statement.
+pub async fn advance_identities(pool: &PgPool, d: &TableDefinition) -> Result<(), TargetError> {
+    for column in d.identity_columns() {
+        let sql = ddl::advance_identity(&d.table.name, column);
+        exec(pool, "moving an identity sequence past the loaded rows", sql).await?;
     }
     Ok(())
 }
