@@ -61,3 +61,76 @@ fn serial_fetch_writes_molt_lines() {
     ];
     assert_eq!(got, want, "all lines:\n{}", lines.join("\n"));
 }
+
+/// Issue 10 B: `drop-on-target-and-recreate` creates only columns, NOT NULL and the primary
+/// key; one warning per table names everything else it left out.
+#[test]
+fn serial_issue10_recreate_warns_once_per_table_about_what_it_left_out() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (src, dst) = rt.block_on(async {
+        let src = source_with(
+            "CREATE TABLE customers (id int8 PRIMARY KEY, email text UNIQUE); \
+             CREATE TABLE orders (id int8 PRIMARY KEY, customer_id int8 REFERENCES customers (id), \
+               qty int4 NOT NULL DEFAULT 1 CONSTRAINT qty_positive CHECK (qty > 0), code text, \
+               CONSTRAINT orders_code_key UNIQUE (code)); \
+             CREATE INDEX orders_qty_idx ON orders (qty); \
+             CREATE TABLE plain (id int8 PRIMARY KEY, v text NOT NULL); \
+             INSERT INTO customers VALUES (1, 'a@x'); INSERT INTO orders VALUES (1, 1, 2, 'c'); \
+             INSERT INTO plain VALUES (1, 'p');",
+        )
+        .await;
+        (src, testbed().fresh_pg_target().await)
+    });
+    let cfg = config(
+        &src.url,
+        &dst.url,
+        &["--direct-copy", "--table-handling", "drop-on-target-and-recreate"],
+    )
+    .unwrap();
+    let (result, lines) =
+        molt_log::capture(LogFormat::Json, "info", || rt.block_on(molt_fetch::run(cfg)));
+    result.expect("fetch");
+    let warnings: Vec<serde_json::Map<String, Value>> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Map<String, Value>>(l).ok())
+        .filter(|v| v.contains_key("not_recreated"))
+        .collect();
+    let tables: Vec<&str> = warnings.iter().map(|w| w["table"].as_str().unwrap()).collect();
+    assert_eq!(tables, ["public.customers", "public.orders"], "{lines:#?}");
+    let left_out = |w: &serde_json::Map<String, Value>| -> Vec<(String, String, String)> {
+        w["not_recreated"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let field = |k: &str| c[k].as_str().unwrap().to_owned();
+                (field("name"), field("kind"), field("definition"))
+            })
+            .collect()
+    };
+    let s = |a: &str, b: &str, c: &str| (a.to_owned(), b.to_owned(), c.to_owned());
+    assert_eq!(left_out(&warnings[0]), [s("customers_email_key", "unique", "UNIQUE (email)")]);
+    assert_eq!(
+        left_out(&warnings[1]),
+        [
+            s("orders_code_key", "unique", "UNIQUE (code)"),
+            s(
+                "orders_customer_id_fkey",
+                "foreign_key",
+                "FOREIGN KEY (customer_id) REFERENCES customers(id)"
+            ),
+            s("qty_positive", "check", "CHECK ((qty > 0))"),
+            s(
+                "orders_qty_idx",
+                "index",
+                "CREATE INDEX orders_qty_idx ON public.orders USING btree (qty)"
+            ),
+            s("qty", "default", "1"),
+        ]
+    );
+    for w in &warnings {
+        assert_eq!(w["level"], "warn");
+        let message = w["message"].as_str().unwrap();
+        assert!(message.contains("after the load, before cutover"), "{message}");
+    }
+}
