@@ -158,6 +158,9 @@ pub struct FetchArgs {
     /// Shard by pg_stats histogram bounds.
     #[arg(long = "use-stats-based-sharding")]
     pub use_stats_based_sharding: bool,
+    /// Flags of older MOLT releases, accepted with a warning.
+    #[command(flatten)]
+    pub retired: crate::retired::RetiredArgs,
 }
 
 #[cfg(test)]
@@ -195,6 +198,30 @@ mod tests {
         assert_eq!(a.row_batch_size, 100_000);
         assert!(!a.case_sensitive);
         assert!(a.ignore_replication_check);
+    }
+
+    #[test]
+    fn retired_flags_parse_hidden_from_help() {
+        let a = FetchArgs::try_parse_from([
+            "fetch",
+            "--source",
+            "postgres://u@h/db",
+            "--target",
+            "postgres://u@t/db",
+            "--pglogical-publication-name",
+            "molt_fetch",
+            "--pglogical-ignore-wal-check",
+            "--table-splits",
+            "3",
+            "--replicator-flags",
+            "--stagingSchema _replicator",
+        ])
+        .unwrap();
+        assert_eq!(a.retired.table_splits, Some(3));
+        assert_eq!(a.retired.pglogical_ignore_wal_check, Some(true));
+        assert_eq!(a.retired.replicator_flags.as_deref(), Some("--stagingSchema _replicator"));
+        let help = <FetchArgs as clap::CommandFactory>::command().render_long_help().to_string();
+        assert!(!help.contains("table-splits") && help.contains("export-concurrency"));
     }
 
     #[test]

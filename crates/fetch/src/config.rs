@@ -147,6 +147,10 @@ pub struct Config {
     pub export_retry_max_attempts: u32,
     /// `--export-retry-max-duration` (zero = unlimited).
     pub export_retry_max_duration: std::time::Duration,
+    /// Retired flags given, logged when the run starts.
+    pub retired: Vec<crate::retired::RetiredFlag>,
+    /// `--mode data-load-and-replication` (retired): print the replicator command at the end.
+    pub handoff: Option<crate::retired::ReplicationHandoff>,
 }
 
 impl Config {
@@ -161,18 +165,26 @@ impl Config {
             &a.table_exclusion_filter,
             a.case_sensitive,
         )?;
-        let mode = match a.mode.as_str() {
+        let retired = crate::retired::resolve(a)?;
+        let mode = match retired.mode.as_str() {
             "data-load" | "data_load" => Mode::DataLoad,
             "export-only" | "export_only" => Mode::ExportOnly,
             "import-only" | "import_only" => Mode::ImportOnly,
-            "data-load-and-replication" | "replication-only" | "failback" => bail!(
-                "--mode {} was retired from MOLT fetch: run fetch (data-load), then `replicator pglogical` from the printed cdc_cursor",
-                a.mode
-            ),
             other => bail!("--mode {other:?} is not one of data-load, export-only, import-only"),
         };
+        let bucket_path = a.bucket_path.as_ref().or(retired.bucket_path.as_ref());
+        let ignore_replication_check =
+            a.ignore_replication_check || retired.ignore_replication_check;
+        let drop_and_recreate_slot =
+            a.pglogical_publication_and_slot_drop_and_recreate || retired.drop_and_recreate_slot;
+        let export_concurrency = retired.export_concurrency.unwrap_or(a.export_concurrency);
+        if retired.handoff.is_some() && a.pglogical_replication_slot_name.is_none() {
+            bail!(
+                "--mode data-load-and-replication (retired) needs --pglogical-replication-slot-name: fetch creates that slot at the snapshot, and `replicator pglogical --slotName …` replicates from it; for a load without replication use --mode data-load"
+            );
+        }
         let handling: TableHandling = a.table_handling.parse().map_err(anyhow::Error::msg)?;
-        let path = match (a.direct_copy, &a.local_path, &a.bucket_path) {
+        let path = match (a.direct_copy, &a.local_path, bucket_path) {
             (_, Some(_), Some(_)) => {
                 bail!("--local-path and --bucket-path both name where files go: keep one")
             }
@@ -228,14 +240,12 @@ impl Config {
         if a.table_exclusion_filter == ".*" {
             bail!("--table-exclusion-filter '.*' excludes every table");
         }
-        if a.pglogical_publication_and_slot_drop_and_recreate
-            && a.pglogical_replication_slot_name.is_none()
-        {
+        if drop_and_recreate_slot && a.pglogical_replication_slot_name.is_none() {
             bail!(
                 "--pglogical-publication-and-slot-drop-and-recreate needs --pglogical-replication-slot-name"
             );
         }
-        if a.pglogical_replication_slot_name.is_some() && a.ignore_replication_check {
+        if a.pglogical_replication_slot_name.is_some() && ignore_replication_check {
             bail!(
                 "--pglogical-replication-slot-name and --ignore-replication-check contradict each other: a slot is for replication"
             );
@@ -309,7 +319,7 @@ impl Config {
             format,
             handling,
             skip_pk_check: a.skip_pk_check,
-            export_concurrency: a.export_concurrency.max(1),
+            export_concurrency: export_concurrency.max(1),
             table_concurrency: a.table_concurrency.max(1),
             stats_sharding: a.use_stats_based_sharding,
             flush_rows: a.flush_rows.filter(|n| *n > 0),
@@ -317,11 +327,13 @@ impl Config {
             import_batch_size: usize::try_from(a.import_batch_size.max(1)).unwrap_or(1000),
             cleanup: a.cleanup,
             slot: a.pglogical_replication_slot_name.clone(),
-            drop_and_recreate_slot: a.pglogical_publication_and_slot_drop_and_recreate,
-            ignore_replication_check: a.ignore_replication_check,
+            drop_and_recreate_slot,
+            ignore_replication_check,
             metrics_addr,
             export_retry_max_attempts: a.export_retry_max_attempts.max(1),
             export_retry_max_duration: a.export_retry_max_duration,
+            retired: retired.flags,
+            handoff: retired.handoff,
         })
     }
 }
@@ -356,6 +368,21 @@ mod tests {
         );
         assert!(e(&["--direct-copy", "--mode", "export-only"]).contains("intermediate files"));
         assert!(e(&["--direct-copy", "--mode", "replication-only"]).contains("retired"));
+        assert!(
+            e(&["--direct-copy", "--mode", "data-load-and-replication"])
+                .contains("needs --pglogical-replication-slot-name")
+        );
+        let c = args(&["--direct-copy", "--pglogical-ignore-wal-check", "--table-splits", "6"])
+            .unwrap();
+        assert!(c.ignore_replication_check);
+        assert_eq!(c.export_concurrency, 6);
+        assert_eq!(c.retired.len(), 2);
+        let c = args(&["--s3-bucket", "b"]).unwrap();
+        assert!(matches!(c.path, DataPath::Bucket { .. }), "{:?}", c.path);
+        assert!(
+            e(&["--direct-copy", "--pglogical-replication-slot-drop-if-exists"])
+                .contains("--pglogical-replication-slot-name")
+        );
         assert!(e(&["--direct-copy", "--table-handling", "drop"]).contains("truncate-if-exists"));
         assert!(e(&["--direct-copy", "--table-exclusion-filter", ".*"]).contains("every table"));
         assert!(

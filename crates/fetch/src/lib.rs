@@ -14,6 +14,7 @@ mod files;
 mod fileserver;
 mod load_files;
 pub mod parquet;
+mod retired;
 mod retry;
 mod run;
 pub mod store;
@@ -23,6 +24,7 @@ use std::process::ExitCode;
 
 pub use cli::FetchArgs;
 pub use config::{Compression, Config, DataPath, FileFormat, LoadMethod, Mode, Resume};
+pub use retired::{ReplicationHandoff, RetiredArgs, RetiredFlag};
 pub use run::{FetchSummary, run};
 
 /// Installs logging, runs, reports: what `main` of `fetch` and `molt fetch` call.

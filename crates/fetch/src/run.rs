@@ -155,6 +155,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
     // Bucket clients use rustls without a bundled crypto provider: ring is the one.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let fetch_id = cfg.resume.as_ref().map_or_else(new_fetch_id, |r| r.fetch_id.clone());
+    for r in &cfg.retired {
+        warn!(flag = %r.flag, replacement = %r.replacement, "{}", r.note);
+    }
     let _metrics = start_metrics(cfg.metrics_addr).await;
     let plan = molt_preflight::check(&molt_preflight::Request {
         source: &cfg.source,
@@ -362,8 +365,41 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
         net_duration = %hms(elapsed),
         "fetch complete"
     );
+    if let Some(handoff) = &ctx.cfg.handoff {
+        let command = replicator_command(&plan.source, &plan.target, &ctx, &tables, handoff);
+        warn!(
+            replicator_command = %command,
+            "--mode data-load-and-replication is retired: fetch loaded the data and replicates no longer; start replication now with replicator_command (put the passwords back into its URLs)"
+        );
+    }
     ctx.target_pool.close().await;
     Ok(FetchSummary { fetch_id, tables, skipped_unmigratable_tables: skipped, cdc_cursor, rows })
+}
+
+/// The `replicator pglogical` command that replicates what fetch loaded, from the slot it
+/// created (retired `--mode data-load-and-replication`). URLs are redacted; a load into several
+/// schemas names the first (one replicator per target schema).
+fn replicator_command(
+    source: &molt_url::ConnUrl,
+    target: &molt_url::ConnUrl,
+    ctx: &Ctx,
+    tables: &[String],
+    handoff: &crate::retired::ReplicationHandoff,
+) -> String {
+    let schema = tables.first().and_then(|t| t.split_once('.')).map_or("public", |(s, _)| s);
+    let mut command = format!(
+        "replicator pglogical --sourceConn '{}' --targetConn '{}' --targetSchema {}.{schema} --slotName {} --publicationName {}",
+        source.redacted(),
+        target.redacted(),
+        target.database(),
+        ctx.cfg.slot.as_deref().unwrap_or_default(),
+        molt_source_pg::snapshot::FETCH_PUBLICATION,
+    );
+    if let Some(flags) = &handoff.replicator_flags {
+        command.push(' ');
+        command.push_str(flags);
+    }
+    command
 }
 
 /// `items` as a JSON array, for a log field.

@@ -10,6 +10,7 @@ mod generated;
 mod logs;
 mod parquet;
 mod resume;
+mod retired;
 mod retries;
 mod rules;
 mod slot;

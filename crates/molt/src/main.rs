@@ -44,3 +44,40 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn molt_fetch_accepts_retired_flags() {
+        let cli = Cli::try_parse_from([
+            "molt",
+            "fetch",
+            "--source",
+            "postgres://u@h/db",
+            "--target",
+            "postgres://u@t/db",
+            "--direct-copy",
+            "--pglogical-publication-name",
+            "molt_fetch",
+            "--pglogical-ignore-wal-check",
+            "--concurrency-per-table",
+            "2",
+        ])
+        .unwrap();
+        let Command::Fetch(args) = cli.command else { panic!("not fetch") };
+        let config = molt_fetch::Config::from_args(&args).unwrap();
+        assert!(config.ignore_replication_check);
+        assert_eq!(config.export_concurrency, 2);
+        let flags: Vec<&str> = config.retired.iter().map(|r| r.flag.as_str()).collect();
+        assert_eq!(
+            flags,
+            [
+                "--pglogical-publication-name",
+                "--pglogical-ignore-wal-check",
+                "--concurrency-per-table"
+            ]
+        );
+    }
+}
