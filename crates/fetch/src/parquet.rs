@@ -351,7 +351,7 @@ pub fn file_name(shard: u32, part: u32) -> String {
 }
 
 /// Where a shard's rows go as Parquet: a blocking thread that parses, batches, compresses
-/// and rotates files (like [`crate::files::ShardWriter`] for CSV).
+/// and rotates files (like `files::ShardWriter` for CSV).
 pub struct ParquetShardWriter {
     tx: mpsc::Sender<Vec<Bytes>>,
     done: tokio::task::JoinHandle<io::Result<Vec<WrittenFile>>>,
