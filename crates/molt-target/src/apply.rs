@@ -22,6 +22,10 @@ pub struct ApplyTable {
     pub columns: Vec<(String, String)>,
     /// Primary-key column names.
     pub primary_key: Vec<String>,
+    /// Columns `GENERATED ALWAYS AS IDENTITY`: inserts carry the source's values with
+    /// `OVERRIDING SYSTEM VALUE` (PostgreSQL), and updates leave them alone (the source
+    /// cannot change them either).
+    pub identity_always: Vec<String>,
 }
 
 impl ApplyTable {
@@ -58,8 +62,13 @@ fn insert_select(t: &ApplyTable, present: &[usize], dialect: TargetDialect, verb
     let names: Vec<String> = cols.iter().map(|(c, _)| quote_ident(c)).collect();
     let casts: Vec<String> =
         cols.iter().map(|(c, ty)| format!("u.{}::{ty}", quote_ident(c))).collect();
+    let overriding = if !t.identity_always.is_empty() && dialect == TargetDialect::Postgres {
+        " OVERRIDING SYSTEM VALUE"
+    } else {
+        ""
+    };
     format!(
-        "{verb} INTO {} ({}) SELECT {} FROM {}",
+        "{verb} INTO {} ({}){overriding} SELECT {} FROM {}",
         t.name.quoted(),
         names.join(", "),
         casts.join(", "),
@@ -76,7 +85,7 @@ pub fn upsert_sql(t: &ApplyTable, present: &[usize], dialect: TargetDialect) -> 
             let sets: Vec<String> = present
                 .iter()
                 .filter_map(|&i| t.columns.get(i))
-                .filter(|(c, _)| !t.primary_key.contains(c))
+                .filter(|(c, _)| !t.primary_key.contains(c) && !t.identity_always.contains(c))
                 .map(|(c, _)| format!("{q} = excluded.{q}", q = quote_ident(c)))
                 .collect();
             let action = if sets.is_empty() {
@@ -220,6 +229,7 @@ mod tests {
                 ("total".into(), "numeric(20,6)".into()),
             ],
             primary_key: vec!["id".into()],
+            identity_always: Vec::new(),
         }
     }
 
@@ -235,6 +245,10 @@ mod tests {
             "UPSERT INTO \"public\".\"orders\" (\"id\", \"total\") SELECT u.\"id\"::bigint, u.\"total\"::numeric(20,6) FROM unnest($1::STRING[], $2::STRING[]) AS u(\"id\", \"total\")"
         );
         assert!(upsert_sql(&t, &[0], TargetDialect::Postgres).ends_with("DO NOTHING"));
+        let always = ApplyTable { identity_always: vec!["total".into()], ..table() };
+        let sql = upsert_sql(&always, &[0, 2], TargetDialect::Postgres);
+        assert!(sql.contains("(\"id\", \"total\") OVERRIDING SYSTEM VALUE SELECT"), "{sql}");
+        assert!(sql.ends_with("DO NOTHING"), "an ALWAYS identity is never updated: {sql}");
     }
 
     #[test]

@@ -198,9 +198,10 @@ async fn check_source(pool: &PgPool, cfg: &PglogicalConfig, held_ok: bool) -> an
 
 /// Reads a target table's columns and key for apply.
 async fn load_apply_table(pool: &PgPool, name: &TableName) -> anyhow::Result<Option<ApplyTable>> {
-    let cols: Vec<(String, String, bool)> = sqlx::query_as(
+    // Generated columns are left out: the target computes them.
+    let cols: Vec<(String, String, bool, bool)> = sqlx::query_as(
         "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), \
-                COALESCE(a.attnum = ANY(i.indkey), false) \
+                COALESCE(a.attnum = ANY(i.indkey), false), a.attidentity = 'a' \
          FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
          LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary \
          WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' \
@@ -215,10 +216,12 @@ async fn load_apply_table(pool: &PgPool, name: &TableName) -> anyhow::Result<Opt
         return Ok(None);
     }
     let primary_key = cols.iter().filter(|c| c.2).map(|c| c.0.clone()).collect();
+    let identity_always = cols.iter().filter(|c| c.3).map(|c| c.0.clone()).collect();
     Ok(Some(ApplyTable {
         name: name.clone(),
-        columns: cols.into_iter().map(|(n, t, _)| (n, t)).collect(),
+        columns: cols.into_iter().map(|(n, t, _, _)| (n, t)).collect(),
         primary_key,
+        identity_always,
     }))
 }
 
