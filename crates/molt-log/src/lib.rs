@@ -148,8 +148,46 @@ impl<'a> MakeWriter<'a> for Captured {
     }
 }
 
+/// A process-wide subscriber that records nothing but keeps every call site asking the
+/// current thread's subscriber. Without one, a call site first reached on a thread with no
+/// subscriber, while a capture starts on another, can cache "never" and hide its events from
+/// that capture (tests run captures and other code in parallel in one process).
+struct AskEveryTime;
+
+impl tracing::Subscriber for AskEveryTime {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        false
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// For tests that capture logs with a thread's own subscriber while other threads run code
+/// without one: installs (once) a global subscriber that records nothing, so that no call
+/// site caches "never" (see [`capture`]).
+pub fn keep_call_sites_asking() {
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
+        // A global subscriber installed earlier asks for itself; either is fine.
+        let _ = tracing::subscriber::set_global_default(AskEveryTime);
+    });
+}
+
 /// Runs `f` with a subscriber that writes `format` lines at `level` into memory; returns them.
 pub fn capture<T>(format: LogFormat, level: &str, f: impl FnOnce() -> T) -> (T, Vec<String>) {
+    keep_call_sites_asking();
     let sink = Captured::default();
     let subscriber = tracing_subscriber::registry()
         .with(filter_for(level).unwrap_or_else(|_| EnvFilter::new("info")))

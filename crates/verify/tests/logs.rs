@@ -62,6 +62,7 @@ impl Subscriber for Sink {
 /// Runs `f` with every event on this thread captured; returns its result and the events.
 pub fn capture<T>(f: impl FnOnce() -> T) -> (T, Vec<Line>) {
     let sink = Sink::default();
+    molt_log::keep_call_sites_asking();
     let out = tracing::subscriber::with_default(sink.clone(), f);
     let lines = sink.lines.lock().map(|l| l.clone()).unwrap_or_default();
     (out, lines)
