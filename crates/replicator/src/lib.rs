@@ -4,6 +4,7 @@
 //! copied from its documentation parse. `pglogical` runs the engine of [`pglogical`];
 //! `mylogical` and `oraclelogminer` validate their flags and stop (not built yet).
 
+mod apply;
 pub mod net;
 pub mod pglogical;
 pub mod source_loss;
