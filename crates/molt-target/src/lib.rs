@@ -2,7 +2,7 @@
 //! `--table-handling` says, streaming rows in with `COPY … FROM STDIN`, and CockroachDB's
 //! `IMPORT INTO` in batches of files, narrowed to the first bad file when a batch fails.
 //!
-//! Start from [`handling::prepare_table`], [`copy_in_sql`] and [`import::ImportStatement`].
+//! Start from [`handling::drop_and_recreate`], [`copy_in_sql`] and [`import::ImportStatement`].
 
 pub mod apply;
 pub mod handling;
