@@ -315,3 +315,68 @@ fn unique_name() -> String {
         .unwrap_or(0);
     format!("t_{}_{n}_{nanos:x}", std::process::id())
 }
+
+/// A PostgreSQL source server of one test's own (`wal_level = logical`), for tests that stop
+/// or restart their source; the shared servers must stay up for every other test. Stopped
+/// and deleted on drop.
+pub struct OwnPg {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl OwnPg {
+    /// Initialises and starts a server under the test bed directory (`own/<name>`).
+    ///
+    /// # Errors
+    /// A [`TestbedError`] naming the step and the log to read.
+    pub fn start(name: &str) -> Result<OwnPg, TestbedError> {
+        let dir = testbed_dir().join("own").join(name);
+        fs::create_dir_all(&dir)
+            .map_err(|e| TestbedError::io("creating a test's own server directory", &dir, e))?;
+        process::make_traversable(&dir)?;
+        let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| TestbedError::io("choosing a free port", &dir, e))?;
+        postgres::up(&dir, port, true)?;
+        Ok(OwnPg { dir, port })
+    }
+
+    /// URL of a database on this server.
+    pub fn url(&self, database: &str) -> String {
+        pg_url(self.port, database)
+    }
+
+    /// A new empty database on this server.
+    ///
+    /// # Panics
+    /// If the server refuses `CREATE DATABASE`.
+    pub async fn fresh(&self) -> TestDb {
+        let name = unique_name();
+        postgres::create_database(&self.url("postgres"), &name).await;
+        TestDb { url: self.url(&name), name }
+    }
+
+    /// Stops the server (fast shutdown: sessions are terminated, as in a real restart).
+    ///
+    /// # Errors
+    /// A [`TestbedError`] if it would not stop.
+    pub fn stop(&self) -> Result<(), TestbedError> {
+        postgres::stop(&self.dir)
+    }
+
+    /// Starts the server again on the same port.
+    ///
+    /// # Errors
+    /// A [`TestbedError`] naming the step and the log to read.
+    pub fn start_again(&self) -> Result<(), TestbedError> {
+        postgres::up(&self.dir, self.port, true)
+    }
+}
+
+impl Drop for OwnPg {
+    fn drop(&mut self) {
+        let _ = postgres::stop(&self.dir);
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}

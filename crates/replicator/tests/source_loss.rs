@@ -116,3 +116,34 @@ async fn serial_a_source_role_without_replication_is_told_how_to_grant_it() {
     exec(&src.url, &format!("SELECT pg_drop_replication_slot('{slot}')")).await;
     exec(&src.url, &format!("DROP ROLE {role}")).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serial_a_source_restart_reconnects_and_loses_nothing() {
+    // A source of this test's own: the shared one must stay up for the other tests.
+    let own = molt_testkit::OwnPg::start(&format!("restart_{}", std::process::id())).unwrap();
+    let src = own.fresh().await;
+    let dst = molt_testkit::testbed().fresh_pg_target().await;
+    let ddl = "CREATE TABLE t (id int4 PRIMARY KEY, v int4 NOT NULL);";
+    exec(&src.url, ddl).await;
+    exec(&dst.url, ddl).await;
+    let slot = "restart_slot";
+    exec(&src.url, "CREATE PUBLICATION molt_fetch FOR ALL TABLES").await;
+    exec(&src.url, &format!("SELECT pg_create_logical_replication_slot('{slot}', 'pgoutput')"))
+        .await;
+    let mut child = spawn(&args(&src, &dst, slot));
+    exec(&src.url, "INSERT INTO t SELECT g, 0 FROM generate_series(1, 500) g").await;
+    wait_applied(&src, &dst, slot, &source_end(&src).await).await;
+    for round in 1..=2 {
+        // Down for a while (the replicator finds nothing listening), then up again.
+        own.stop().unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        own.start_again().unwrap();
+        exec(&src.url, &format!("UPDATE t SET v = v + {round} WHERE id % 2 = {}", round % 2)).await;
+        exec(&src.url, &format!("INSERT INTO t VALUES ({}, {round})", 1000 + round)).await;
+        wait_applied(&src, &dst, slot, &source_end(&src).await).await;
+        assert!(child.try_wait().unwrap().is_none(), "round {round}: the replicator stopped");
+    }
+    assert_eq!(rows(&src.url, "t", "id").await, rows(&dst.url, "t", "id").await);
+    unsafe_sigterm(&child);
+    assert!(child.wait().unwrap().success(), "SIGTERM drains and exits 0");
+}
