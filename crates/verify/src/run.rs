@@ -140,6 +140,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
         }
     }
     let mut plans = Vec::new();
+    let mut missing_columns: std::collections::HashMap<String, u64> =
+        std::collections::HashMap::new();
     for (table, mapped) in plan.tables.iter().zip(&mapped) {
         let Some(target_table) = target_tables.iter().find(|t| t.name == mapped.name) else {
             warn!(table_schema = %table.name.schema, table_name = %table.name.table, "missing table detected");
@@ -178,6 +180,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
             report.uncomparable_tables.push(table.name.to_string());
             continue;
         }
+        // A source column the target lacks holds data that was not migrated: counted as a
+        // column mismatch, so the table does not pass.
+        let lacking = mismatches.iter().filter(|m| m.tag == MismatchTag::MissingColumn).count();
+        missing_columns.insert(table.name.to_string(), lacking as u64);
         let mut p = table_plan(table, mapped, &target_mapped);
         if let Some(f) = cfg.filters.for_table(&table.name) {
             p.source_filter = Some(f.source.clone());
@@ -215,7 +221,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
         let groups: Vec<Vec<Shard>> = ranges.chunks(per_group).map(<[Shard]>::to_vec).collect();
         let count = u32::try_from(groups.len()).unwrap_or(u32::MAX);
         let p = Arc::new(p);
-        order.push((p.table.name.to_string(), p.uncomparable()));
+        let lacking = missing_columns.get(&p.table.name.to_string()).copied().unwrap_or(0);
+        order.push((p.table.name.to_string(), p.uncomparable() + lacking));
         for (i, group) in groups.into_iter().enumerate() {
             let (p, gate, source, target) =
                 (Arc::clone(&p), Arc::clone(&gate), source.clone(), target.clone());

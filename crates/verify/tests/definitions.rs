@@ -112,3 +112,15 @@ async fn issue_10_generated_columns_verify_and_a_wrong_expression_is_a_mismatch(
     assert_eq!((c.truth_rows, c.success, c.mismatch), (51, 8, 43), "{c:?}");
     assert!(!r.clean());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_source_column_the_target_lacks_fails_verification() {
+    let s = testbed().fresh_pg_source().await;
+    let t = testbed().fresh_pg_target().await;
+    exec(&s.url, "CREATE TABLE w (id int4 PRIMARY KEY, a int4, lost text); INSERT INTO w SELECT i, i, 'x' FROM generate_series(1, 5) i;").await;
+    exec(&t.url, "CREATE TABLE w (id int4 PRIMARY KEY, a int4); INSERT INTO w SELECT i, i FROM generate_series(1, 5) i;").await;
+    let r = verify(&s, &t, &[]).await;
+    let c = counts(&r, "public.w");
+    assert_eq!(c.column_mismatch, 1, "{c:?}");
+    assert!(!r.clean(), "the values of `lost` were not migrated: {r:?}");
+}
