@@ -290,6 +290,16 @@ impl Session {
                 other => segment.push(other),
             }
         }
+        if self.careful_until.is_some() {
+            // Replaying what the target refused: one change at a time, in source order, as
+            // the source's own constraints saw them (a batch's net effect can put two rows on
+            // one unique value for a moment, as in a swap through a temporary value). Keys
+            // that a DEFERRABLE source shares for a while still wait in the net effect.
+            for change in segment {
+                self.apply_net(vec![change], false).await?;
+            }
+            return Ok(());
+        }
         self.apply_net(segment, false).await
     }
 
@@ -519,7 +529,7 @@ impl Session {
 
     /// Runs one statement over `rows`. In careful mode (replaying a batch the target refused)
     /// the statement runs under a savepoint, and if the target refuses it, row by row, setting
-    /// each refused row aside in the dead-letter table.
+    /// each refused row aside in the dead-letter table (without one, the refusal stands).
     async fn write(&mut self, rel: u32, stmt: &Stmt, rows: &[Values]) -> anyhow::Result<()> {
         if rows.is_empty() {
             return Ok(());
@@ -539,7 +549,7 @@ impl Session {
             self.savepoint("SAVEPOINT molt_row").await?;
             match self.run_stmt(rel, stmt, std::slice::from_ref(row)).await {
                 Ok(()) => self.savepoint("RELEASE SAVEPOINT molt_row").await?,
-                Err(e) if is_row_error(&e) => {
+                Err(e) if is_row_error(&e) && self.cfg.dlq_table.is_some() => {
                     self.savepoint("ROLLBACK TO SAVEPOINT molt_row").await?;
                     self.dead_letter(rel, stmt, row, &e).await?;
                 }

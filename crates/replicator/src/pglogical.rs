@@ -524,10 +524,6 @@ pub async fn run(cfg: PglogicalConfig, stop: watch::Receiver<bool>) -> anyhow::R
                 source_backoff = (source_backoff * 2).min(cfg.retry_max_backoff);
             }
             Err(e) if is_row_error(&e) => {
-                if cfg.dlq_table.is_none() {
-                    let code = sql_state(&e).unwrap_or_default();
-                    break Err(e.context(format!("the target refused a row (SQLSTATE {code}): fix the data or the target table, or pass --dlqTableName to set refused rows aside and go on")));
-                }
                 // The session may have committed since it started: compare with the position
                 // saved now, so only a replay that made no progress at all gives up.
                 let now = match saved_lsn(&target, &staging, &cfg).await {
@@ -535,11 +531,22 @@ pub async fn run(cfg: PglogicalConfig, stop: watch::Receiver<bool>) -> anyhow::R
                     Err(read) => break Err(read),
                 };
                 if careful_from == Some(now) {
-                    break Err(e.context("the target refused a row even when applied alone, and it could not be set aside in the dead-letter table"));
+                    let code = sql_state(&e).unwrap_or_default();
+                    let fix = if cfg.dlq_table.is_none() {
+                        "fix the data or the target table, or pass --dlqTableName to set refused rows aside and go on"
+                    } else {
+                        "and it could not be set aside in the dead-letter table"
+                    };
+                    break Err(e.context(format!("the target refused a row (SQLSTATE {code}) even when changes were applied one by one in source order: {fix}")));
                 }
                 careful_from = Some(now);
                 careful_until = Some(PgLsn::new(received.load(Ordering::Relaxed)));
-                warn!(error = %molt_cli::error_chain(&e), "the target refused a row: replaying from the checkpoint, setting refused rows aside in the dead-letter table");
+                let then = if cfg.dlq_table.is_some() {
+                    "setting rows it still refuses aside in the dead-letter table"
+                } else {
+                    "stopping if it still refuses one"
+                };
+                warn!(error = %molt_cli::error_chain(&e), "the target refused a batch: replaying from the checkpoint one change at a time in source order, {then}");
                 metrics::counter!(molt_metrics::replicator::APPLY_ERRORS_TOTAL).increment(1);
             }
             Err(e) if failures < cfg.max_retries && is_transient(&e) => {
