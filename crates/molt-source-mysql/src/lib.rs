@@ -5,6 +5,7 @@
 //! database playing the part of the schema). MariaDB's `JSON` (a `LONGTEXT` with a
 //! `json_valid` check) is reported as `json`.
 
+pub mod binlog;
 mod catalog;
 mod connect;
 
