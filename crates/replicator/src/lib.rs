@@ -4,10 +4,11 @@
 //! copied from its documentation parse. `pglogical` runs the engine of [`pglogical`];
 //! `mylogical` and `oraclelogminer` validate their flags and stop (not built yet).
 
-mod apply;
-pub mod net;
+mod engine;
 pub mod pglogical;
 pub mod source_loss;
+
+pub use engine::net;
 
 use std::process::ExitCode;
 use std::time::Duration;

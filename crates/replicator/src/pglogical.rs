@@ -16,32 +16,28 @@
 //! are skipped. Source transactions are applied whole and in commit order; several may share a
 //! target transaction (group commit), never part of one.
 //!
-//! This module reads the source: the slot, pgoutput, relations bound to target tables, batches
-//! and acknowledgements. How rows are written is `apply.rs`'s, and which rows a batch
-//! leaves is [`crate::net`]'s.
+//! This module only reads the source: the slot, pgoutput, relations bound to target tables,
+//! and acknowledgements of what the engine applied. Batches, retries and the target
+//! transaction are the engine's ([`crate::engine`]).
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::apply::{
-    Applied, ApplyConfig, ApplyMsg, Bound, Change, Session, apply_loop, is_row_error, is_transient,
-    load_apply_table, load_fk_parents, sql_state,
-};
 use anyhow::{Context as _, bail};
 use molt_cursor::PgLsn;
-use molt_schema::{TableName, TargetDialect};
+use molt_schema::TableName;
 use molt_source_pg::decode::{self, Datum, Message, Relation};
-use molt_stage::{Lease, StageError, Staging};
 use pgwire_replication::{Lsn, ReplicationClient, ReplicationEvent};
 use sqlx::postgres::PgPool;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use tokio::sync::{mpsc, watch};
-
-use crate::net::{Image, KeyMode, RowChange};
-use crate::source_loss;
 use tracing::{debug, info, warn};
+
+use crate::engine::apply::{Bound, Change, load_apply_table, load_fk_parents};
+use crate::engine::driver::sleep_until;
+use crate::engine::net::{Image, KeyMode, RowChange};
+use crate::engine::{EngineConfig, Open, Session, Source, SourceMsg, supervise};
+use crate::source_loss;
 
 /// What `replicator pglogical` needs, checked.
 #[derive(Debug, Clone)]
@@ -102,21 +98,6 @@ pub fn staging_schema_name(staging: &str, target_db: &str) -> String {
         Some((a, b)) if a == target_db => b.to_owned(),
         Some((a, b)) => format!("{a}_{b}"),
         None => staging.to_owned(),
-    }
-}
-
-/// Reads the saved LSN from the staging schema.
-async fn saved_lsn(
-    pool: &PgPool,
-    staging: &Staging,
-    cfg: &PglogicalConfig,
-) -> anyhow::Result<Option<PgLsn>> {
-    match staging.load(pool, &memo_key(cfg)).await? {
-        None => Ok(None),
-        Some(bytes) => {
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            Ok(Some(text.parse().with_context(|| format!("the staging memo holds {text:?}, not an LSN; delete the row to start from the slot"))?))
-        }
     }
 }
 
@@ -226,8 +207,8 @@ async fn key_checked_at_once(
     })
 }
 
-/// The receive side of a session: decodes the stream into changes and batches.
-struct Intake {
+/// Decodes pgoutput messages into the engine's model, binding relations to target tables.
+struct Decoder {
     cfg: Arc<PglogicalConfig>,
     /// The source's catalog (key constraints).
     source: PgPool,
@@ -235,24 +216,14 @@ struct Intake {
     relations: HashMap<u32, Arc<Bound>>,
     /// The source's description of each relation, to rebind on `--schemaRefresh`.
     known: HashMap<u32, Relation>,
+    /// Changes decoded from the last message.
     pending: Vec<Change>,
-    in_txn: bool,
-    skip_txn: bool,
-    checkpoint: Option<PgLsn>,
-    batch_rows: usize,
-    batch_started: Option<Instant>,
-    /// End LSN and commit time of the last source commit not yet handed to the applier.
-    unsent_commit: Option<(PgLsn, i64)>,
 }
-
-/// How long the stream must pause before a batch of committed source transactions commits on
-/// the target (a full batch or `--flushPeriod` commits regardless).
-const COMMIT_PAUSE: Duration = Duration::from_millis(1);
 
 /// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
-impl Intake {
+impl Decoder {
     async fn bind(&mut self, rel: Relation) -> anyhow::Result<Arc<Bound>> {
         let name = TableName::new(self.cfg.target_schema.clone(), rel.name.clone());
         let Some(target) = load_apply_table(&self.target, &name).await? else {
@@ -422,10 +393,180 @@ impl Intake {
     }
 }
 
-/// Why a session ended.
-enum Ended {
-    /// Asked to stop and drained.
-    Shutdown,
+/// The PostgreSQL source: a slot and a publication.
+struct Pglogical {
+    cfg: Arc<PglogicalConfig>,
+    /// The source's catalog.
+    source: PgPool,
+}
+
+impl Source for Pglogical {
+    type Pos = PgLsn;
+
+    async fn check(&self, first: bool) -> anyhow::Result<()> {
+        // Whether the slot is free is judged once this instance holds the staging lease.
+        check_source(&self.source, &self.cfg, first).await
+    }
+
+    async fn open(&self, open: Open<PgLsn>) -> anyhow::Result<Session<PgLsn>> {
+        let cfg = &self.cfg;
+        let start = open.from.map_or(Lsn::ZERO, |c| Lsn::from_u64(c.raw()));
+        let rcfg =
+            molt_source_pg::snapshot::replication_config(&cfg.source, &cfg.slot, &cfg.publication)?
+                .with_start_lsn(start)
+                .with_status_interval(cfg.standby_timeout)
+                .with_buffer_size(cfg.queue_size);
+        let client = ReplicationClient::connect(rcfg)
+            .await
+            .context("connecting to the source for replication")?;
+        metrics::counter!(molt_metrics::replicator::PGLOGICAL_DIAL_SUCCESS_TOTAL).increment(1);
+        let decoder = Decoder {
+            cfg: Arc::clone(cfg),
+            source: self.source.clone(),
+            target: open.target,
+            relations: HashMap::new(),
+            known: HashMap::new(),
+            pending: Vec::new(),
+        };
+        let (tx, msgs) = mpsc::channel(CHANNEL_MESSAGES);
+        let task = tokio::spawn(read(client, decoder, tx, open.applied, open.from));
+        Ok(Session { msgs, task })
+    }
+
+    fn dial_failure_metric(&self) -> &'static str {
+        molt_metrics::replicator::PGLOGICAL_DIAL_FAILURE_TOTAL
+    }
+}
+
+/// Messages decoded ahead of the engine.
+const CHANNEL_MESSAGES: usize = 1024;
+
+/// The engine went away (it drained, or failed and says why itself).
+#[derive(Debug, thiserror::Error)]
+#[error("the engine stopped taking changes")]
+struct EngineGone;
+
+async fn emit(tx: &mpsc::Sender<SourceMsg<PgLsn>>, msg: SourceMsg<PgLsn>) -> anyhow::Result<()> {
+    tx.send(msg).await.map_err(|_| anyhow::Error::new(EngineGone))
+}
+
+/// Reads the slot until the engine lets go: decodes, skips transactions the checkpoint
+/// covers, acknowledges what the engine applied, rebinds on `--schemaRefresh`.
+async fn read(
+    mut client: ReplicationClient,
+    mut d: Decoder,
+    tx: mpsc::Sender<SourceMsg<PgLsn>>,
+    mut applied: watch::Receiver<Option<PgLsn>>,
+    checkpoint: Option<PgLsn>,
+) -> anyhow::Result<()> {
+    let ack = |client: &ReplicationClient, at: Option<PgLsn>| {
+        if let Some(lsn) = at {
+            client.update_applied_lsn(Lsn::from_u64(lsn.raw()));
+        }
+    };
+    let result = stream(&mut client, &mut d, &tx, &mut applied, checkpoint).await;
+    // Whatever ended the session, what the engine applied is acknowledged.
+    ack(&client, *applied.borrow());
+    match result {
+        Err(e) if e.downcast_ref::<EngineGone>().is_some() => {
+            let _ = client.shutdown().await;
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+async fn stream(
+    client: &mut ReplicationClient,
+    d: &mut Decoder,
+    tx: &mpsc::Sender<SourceMsg<PgLsn>>,
+    applied: &mut watch::Receiver<Option<PgLsn>>,
+    checkpoint: Option<PgLsn>,
+) -> anyhow::Result<()> {
+    client.wait_started().await.context("starting replication on the slot")?;
+    info!("begin to sync from LSN {} on slot {}", checkpoint.unwrap_or_default(), d.cfg.slot);
+    let refresh_every = d.cfg.schema_refresh;
+    let next_refresh =
+        || (!refresh_every.is_zero()).then(|| tokio::time::Instant::now() + refresh_every);
+    let mut refresh_due = next_refresh();
+    let mut in_txn = false;
+    let mut skip_txn = false;
+    // The last commit handed to the engine (the checkpoint at first).
+    let mut sent = checkpoint;
+    loop {
+        let event = tokio::select! {
+            ev = client.recv() => ev.context("reading the replication stream")?,
+            changed = applied.changed() => {
+                if changed.is_err() {
+                    return Err(EngineGone.into());
+                }
+                if let Some(lsn) = *applied.borrow_and_update() {
+                    client.update_applied_lsn(Lsn::from_u64(lsn.raw()));
+                }
+                continue;
+            }
+            _ = sleep_until(refresh_due) => {
+                refresh_due = next_refresh();
+                for (id, bound) in d.refresh().await? {
+                    emit(tx, SourceMsg::Bind(id, bound)).await?;
+                }
+                let parents = load_fk_parents(&d.target, &d.cfg.target_schema).await?;
+                emit(tx, SourceMsg::Parents(parents)).await?;
+                continue;
+            }
+        };
+        let Some(event) = event else {
+            return Err(anyhow::Error::new(source_loss::SourceUnreachable)
+                .context("the source ended the replication stream"));
+        };
+        match event {
+            ReplicationEvent::Begin { final_lsn, .. } => {
+                in_txn = true;
+                // Committed before the checkpoint: already applied.
+                skip_txn = checkpoint.is_some_and(|c| final_lsn.as_u64() < c.raw());
+            }
+            ReplicationEvent::XLogData { data, .. } => {
+                let msg = decode::decode(&data).context("decoding a pgoutput message")?;
+                match msg {
+                    Message::Relation(rel) => {
+                        let id = rel.id;
+                        let bound = d.bind(rel).await?;
+                        emit(tx, SourceMsg::Bind(id, bound)).await?;
+                    }
+                    Message::Begin { .. } | Message::Commit { .. } => {}
+                    other if !skip_txn => {
+                        d.change(other)?;
+                        for change in std::mem::take(&mut d.pending) {
+                            emit(tx, SourceMsg::Change(change)).await?;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            ReplicationEvent::Commit { end_lsn, commit_time_micros, .. } => {
+                in_txn = false;
+                if std::mem::take(&mut skip_txn) {
+                    continue;
+                }
+                let end = PgLsn::new(end_lsn.as_u64());
+                // The engine takes commit times since the Unix epoch.
+                let commit_time = commit_time_micros + PG_EPOCH_MICROS;
+                emit(tx, SourceMsg::Commit { end, commit_time }).await?;
+                sent = Some(end);
+            }
+            ReplicationEvent::KeepAlive { wal_end, .. } => {
+                debug!("primary keepalive received ServerWALEnd={}", PgLsn::new(wal_end.as_u64()));
+                // Idle: nothing open, and everything handed over is applied, so the slot may
+                // move to the server's end even when the published tables see no writes.
+                let acked = *applied.borrow();
+                if !in_txn && sent == acked {
+                    debug!(sent = ?sent, "idle: acknowledging {}", PgLsn::new(wal_end.as_u64()));
+                    client.update_applied_lsn(wal_end);
+                }
+            }
+            ReplicationEvent::Message { .. } | ReplicationEvent::StoppedAt { .. } => {}
+        }
+    }
 }
 
 /// Runs replication until `stop` turns true (then drains the transaction in flight and
@@ -435,427 +576,28 @@ enum Ended {
 /// Configuration problems (missing slot, publication, staging schema, target tables), or
 /// failures that persist past `--maxRetries`.
 pub async fn run(cfg: PglogicalConfig, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
-    info!("Replicator starting");
     // The source first: a source that cannot replicate is the cause to name, whatever the
     // target's state.
     let source = molt_source_pg::connect(&cfg.source, 1).await.context("--sourceConn")?;
-    // Whether the slot is free is judged once this instance holds the staging lease.
-    check_source(&source, &cfg, true).await?;
-    let target = molt_source_pg::connect(&cfg.target, 4).await.context("--targetConn")?;
-    let version: String = sqlx::query_scalar("SELECT version()").fetch_one(&target).await?;
-    let dialect = if version.contains("CockroachDB") {
-        TargetDialect::Cockroach
-    } else {
-        TargetDialect::Postgres
+    let engine = EngineConfig {
+        target_schema: cfg.target_schema.clone(),
+        target_database: cfg.target.database().to_owned(),
+        staging_schema: cfg.staging_schema.clone(),
+        staging_create: cfg.staging_create,
+        lease_name: format!("pglogical-{}", cfg.slot),
+        lease_duration: cfg.lease_duration,
+        memo_key: memo_key(&cfg),
+        flush_size: cfg.flush_size,
+        flush_period: cfg.flush_period,
+        progress_every: cfg.standby_timeout,
+        max_retries: cfg.max_retries,
+        retry_initial_backoff: cfg.retry_initial_backoff,
+        retry_max_backoff: cfg.retry_max_backoff,
+        apply_timeout: cfg.apply_timeout,
+        dlq_table: cfg.dlq_table.clone(),
     };
-    let staging = Staging::new(&cfg.staging_schema);
-    staging.prepare(&target, cfg.staging_create).await?;
-    let lease_name = format!("pglogical-{}", cfg.slot);
-    let lease = match Lease::acquire(
-        &target,
-        &staging,
-        &lease_name,
-        cfg.lease_duration,
-        stop.clone(),
-    )
-    .await
-    {
-        Ok(l) => Arc::new(l),
-        Err(StageError::Stopped { .. }) => {
-            info!("Server shutdown complete");
-            return Ok(());
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let (lost_tx, mut lost_rx) = watch::channel(None::<String>);
-    let renewer = tokio::spawn(renew_lease(Arc::clone(&lease), target.clone(), lost_tx));
-    let mut backoff = cfg.retry_initial_backoff;
-    let mut failures = 0u32;
-    let received = Arc::new(AtomicU64::new(0));
-    // Dead-letter replay: from which checkpoint, up to which source position.
-    let mut careful_from: Option<Option<PgLsn>> = None;
-    let mut careful_until: Option<PgLsn> = None;
-    // Reconnects after losing the source: not counted against --maxRetries (a source restart
-    // or failover takes as long as it takes), backing off up to --retryMaxBackoff.
-    let mut source_backoff = cfg.retry_initial_backoff;
-    let outcome = loop {
-        match check_source(&source, &cfg, false).await {
-            Ok(()) => {}
-            Err(e) if source_loss::source_lost(&e) => {
-                warn!(error = %molt_cli::error_chain(&e), "the source is not available: retrying in {source_backoff:?}");
-                if sleep_or_stop(source_backoff, &stop).await {
-                    break Ok(());
-                }
-                source_backoff = (source_backoff * 2).min(cfg.retry_max_backoff);
-                continue;
-            }
-            Err(e) => break Err(e),
-        }
-        let checkpoint = match saved_lsn(&target, &staging, &cfg).await {
-            Ok(c) => c,
-            Err(e) => break Err(e),
-        };
-        let attempt = tokio::select! {
-            r = session(&cfg, dialect, target.clone(), SessionStart { lease: Arc::clone(&lease), source: source.clone(), checkpoint, careful_until, received: Arc::clone(&received) }, stop.clone()) => r,
-            why = lost_rx.wait_for(Option::is_some) => {
-                let why = why.map(|w| w.clone().unwrap_or_default()).unwrap_or_default();
-                Err(anyhow::anyhow!(why))
-            }
-        };
-        if attempt.is_err() {
-            // --maxRetries counts failures in a row: a session that moved the checkpoint
-            // before failing starts the count (and the back-off) afresh.
-            let now = saved_lsn(&target, &staging, &cfg).await.unwrap_or(checkpoint);
-            if now > checkpoint {
-                failures = 0;
-                backoff = cfg.retry_initial_backoff;
-                source_backoff = cfg.retry_initial_backoff;
-            }
-        }
-        match attempt {
-            Ok(Ended::Shutdown) => break Ok(()),
-            Err(e) if source_loss::source_lost(&e) => {
-                warn!(error = %molt_cli::error_chain(&e), "lost the source's replication stream: reconnecting in {source_backoff:?} and resuming from the checkpoint");
-                metrics::counter!(molt_metrics::replicator::PGLOGICAL_DIAL_FAILURE_TOTAL)
-                    .increment(1);
-                if sleep_or_stop(source_backoff, &stop).await {
-                    break Ok(());
-                }
-                source_backoff = (source_backoff * 2).min(cfg.retry_max_backoff);
-            }
-            Err(e) if is_row_error(&e) => {
-                // The session may have committed since it started: compare with the position
-                // saved now, so only a replay that made no progress at all gives up.
-                let now = match saved_lsn(&target, &staging, &cfg).await {
-                    Ok(now) => now,
-                    Err(read) => break Err(read),
-                };
-                if careful_from == Some(now) {
-                    let code = sql_state(&e).unwrap_or_default();
-                    let fix = if cfg.dlq_table.is_none() {
-                        "fix the data or the target table, or pass --dlqTableName to set refused rows aside and go on"
-                    } else {
-                        "and it could not be set aside in the dead-letter table"
-                    };
-                    break Err(e.context(format!("the target refused a row (SQLSTATE {code}) even when changes were applied one by one in source order: {fix}")));
-                }
-                careful_from = Some(now);
-                careful_until = Some(PgLsn::new(received.load(Ordering::Relaxed)));
-                let then = if cfg.dlq_table.is_some() {
-                    "setting rows it still refuses aside in the dead-letter table"
-                } else {
-                    "stopping if it still refuses one"
-                };
-                warn!(error = %molt_cli::error_chain(&e), "the target refused a batch: replaying from the checkpoint one change at a time in source order, {then}");
-                metrics::counter!(molt_metrics::replicator::APPLY_ERRORS_TOTAL).increment(1);
-            }
-            Err(e) if failures < cfg.max_retries && is_transient(&e) => {
-                failures += 1;
-                warn!(error = %molt_cli::error_chain(&e), attempt = failures, "warning during tryCommit: restarting from the checkpoint");
-                metrics::counter!(molt_metrics::replicator::APPLY_ERRORS_TOTAL).increment(1);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(cfg.retry_max_backoff);
-            }
-            Err(e) if failures >= cfg.max_retries && is_transient(&e) => {
-                break Err(
-                    e.context(format!("maximum number of retries ({}) exceeded", cfg.max_retries))
-                );
-            }
-            Err(e) => break Err(e),
-        }
-    };
-    renewer.abort();
-    if let Err(e) = lease.release(&target).await {
-        warn!(error = %e, "could not release the staging lease; a successor on another host waits for it to expire");
-    }
-    outcome?;
-    info!("Server shutdown complete");
-    Ok(())
-}
-
-/// Renews the lease until aborted; reports a lost lease (another instance took it).
-async fn renew_lease(lease: Arc<Lease>, pool: PgPool, lost: watch::Sender<Option<String>>) {
-    loop {
-        tokio::time::sleep(lease.renew_every()).await;
-        match lease.renew(&pool).await {
-            Ok(()) => {}
-            Err(e @ StageError::LeaseLost { .. }) => {
-                let _ = lost.send(Some(e.to_string()));
-                return;
-            }
-            // The apply loop notices a lost target too; the fence guards the checkpoint.
-            Err(e) => {
-                warn!(error = %molt_cli::error_chain(&e.into()), "renewing the staging lease failed; retrying")
-            }
-        }
-    }
-}
-
-impl Intake {
-    /// Hands the pending changes, and the commit if one is waiting, to the applier.
-    async fn send(&mut self, tx: &mpsc::Sender<ApplyMsg>, commit: bool) -> anyhow::Result<()> {
-        if !self.pending.is_empty() {
-            let changes = std::mem::take(&mut self.pending);
-            tx.send(ApplyMsg::Changes(changes))
-                .await
-                .map_err(|_| anyhow::anyhow!("the applier stopped"))?;
-        }
-        if commit && let Some((end, commit_time)) = self.unsent_commit.take() {
-            tx.send(ApplyMsg::Commit { end, commit_time })
-                .await
-                .map_err(|_| anyhow::anyhow!("the applier stopped"))?;
-            self.batch_rows = 0;
-            self.batch_started = None;
-        }
-        Ok(())
-    }
-}
-
-/// Where a session starts and what it shares with the run that restarts it.
-struct SessionStart {
-    lease: Arc<Lease>,
-    /// The source's catalog, for what the stream does not say.
-    source: PgPool,
-    /// The saved position (transactions ending at or before it are skipped).
-    checkpoint: Option<PgLsn>,
-    /// Replay in careful (dead-letter) mode up to this position.
-    careful_until: Option<PgLsn>,
-    /// Highest source commit received, across sessions.
-    received: Arc<AtomicU64>,
-}
-
-async fn session(
-    cfg: &PglogicalConfig,
-    dialect: TargetDialect,
-    target: PgPool,
-    start_at: SessionStart,
-    mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<Ended> {
-    let SessionStart { lease, source, checkpoint, careful_until, received } = start_at;
-    let start = checkpoint.map_or(Lsn::ZERO, |c| Lsn::from_u64(c.raw()));
-    let rcfg =
-        molt_source_pg::snapshot::replication_config(&cfg.source, &cfg.slot, &cfg.publication)?
-            .with_start_lsn(start)
-            .with_status_interval(cfg.standby_timeout)
-            .with_buffer_size(cfg.queue_size);
-    let mut client = ReplicationClient::connect(rcfg)
-        .await
-        .context("connecting to the source for replication")?;
-    client.wait_started().await.context("starting replication on the slot")?;
-    metrics::counter!(molt_metrics::replicator::PGLOGICAL_DIAL_SUCCESS_TOTAL).increment(1);
-    info!("begin to sync from LSN {} on slot {}", checkpoint.unwrap_or_default(), cfg.slot);
-    let cfg = Arc::new(cfg.clone());
-    let fk_parents = load_fk_parents(&target, &cfg.target_schema).await?;
-    let applier = Session {
-        cfg: Arc::new(ApplyConfig {
-            target_schema: cfg.target_schema.clone(),
-            target_database: cfg.target.database().to_owned(),
-            dlq_table: cfg.dlq_table.clone(),
-            apply_timeout: cfg.apply_timeout,
-            memo_key: memo_key(&cfg),
-        }),
-        lease,
-        dialect,
-        target: target.clone(),
-        relations: HashMap::new(),
-        pending: Vec::new(),
-        nets: HashMap::new(),
-        fk_parents,
-        tx: None,
-        tx_started: Instant::now(),
-        applied: Applied::default(),
-        checkpoint,
-        last_commit_end: None,
-        last_commit_time: 0,
-        careful_until,
-        dlq_ready: false,
-    };
-    // Two messages in flight: the next batch decodes while the last one applies.
-    let (apply_tx, apply_rx) = mpsc::channel::<ApplyMsg>(2);
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<PgLsn>();
-    let mut apply_task = tokio::spawn(apply_loop(applier, apply_rx, done_tx));
-    let mut s = Intake {
-        cfg: Arc::clone(&cfg),
-        source,
-        target,
-        relations: HashMap::new(),
-        known: HashMap::new(),
-        pending: Vec::new(),
-        in_txn: false,
-        skip_txn: false,
-        checkpoint,
-        batch_rows: 0,
-        batch_started: None,
-        unsent_commit: None,
-    };
-    let mut sent: Option<PgLsn> = checkpoint;
-    let mut acked: Option<PgLsn> = checkpoint;
-    let mut commit_due: Option<tokio::time::Instant> = None;
-    let mut last_progress_log = Instant::now();
-    let mut stopping = *stop.borrow();
-    let refresh_every = cfg.schema_refresh;
-    let next_refresh =
-        || (!refresh_every.is_zero()).then(|| tokio::time::Instant::now() + refresh_every);
-    let mut refresh_due = next_refresh();
-    loop {
-        if stopping && !s.in_txn {
-            if let Some((end, _)) = s.unsent_commit {
-                sent = Some(end);
-            }
-            s.send(&apply_tx, true).await?;
-            drop(apply_tx);
-            apply_task.await.context("the apply task ended abnormally")??;
-            while let Ok(lsn) = done_rx.try_recv() {
-                acked = Some(lsn);
-            }
-            if let Some(lsn) = acked {
-                client.update_applied_lsn(Lsn::from_u64(lsn.raw()));
-            }
-            let _ = sent;
-            let _ = client.shutdown().await;
-            info!("Interrupted");
-            return Ok(Ended::Shutdown);
-        }
-        let event = tokio::select! {
-            ev = client.recv() => ev.context("reading the replication stream")?,
-            _ = sleep_until(commit_due) => {
-                commit_due = None;
-                if let Some((end, _)) = s.unsent_commit {
-                    sent = Some(end);
-                }
-                s.send(&apply_tx, true).await?;
-                continue;
-            }
-            Some(lsn) = done_rx.recv() => {
-                debug!("applied through {lsn}");
-                acked = Some(lsn);
-                client.update_applied_lsn(Lsn::from_u64(lsn.raw()));
-                if last_progress_log.elapsed() >= cfg.standby_timeout {
-                    info!("progressed to LSN: {lsn}");
-                    last_progress_log = Instant::now();
-                }
-                continue;
-            }
-            res = &mut apply_task => {
-                res.context("the apply task ended abnormally")??;
-                bail!("the apply task stopped");
-            }
-            changed = stop.changed() => {
-                stopping = changed.is_err() || *stop.borrow();
-                continue;
-            }
-            _ = sleep_until(refresh_due) => {
-                refresh_due = next_refresh();
-                let rebound = s.refresh().await?;
-                let parents = load_fk_parents(&s.target, &cfg.target_schema).await?;
-                // Changes decoded under the old definitions go first.
-                s.send(&apply_tx, false).await?;
-                for (id, bound) in rebound {
-                    apply_tx.send(ApplyMsg::Bind(id, bound)).await.map_err(|_| anyhow::anyhow!("the applier stopped"))?;
-                }
-                apply_tx.send(ApplyMsg::Parents(parents)).await.map_err(|_| anyhow::anyhow!("the applier stopped"))?;
-                continue;
-            }
-        };
-        let Some(event) = event else {
-            return Err(anyhow::Error::new(source_loss::SourceUnreachable)
-                .context("the source ended the replication stream"));
-        };
-        // A committed batch waits for the stream to pause (no event for COMMIT_PAUSE), so a
-        // backlog drains in full batches while a trickle commits at once.
-        if commit_due.is_some() {
-            commit_due = Some(tokio::time::Instant::now() + COMMIT_PAUSE);
-        }
-        match event {
-            ReplicationEvent::Begin { final_lsn, .. } => {
-                s.in_txn = true;
-                // Committed before the checkpoint: already applied.
-                s.skip_txn = s.checkpoint.is_some_and(|c| final_lsn.as_u64() < c.raw());
-            }
-            ReplicationEvent::XLogData { data, .. } => {
-                let msg = decode::decode(&data).context("decoding a pgoutput message")?;
-                match msg {
-                    Message::Relation(rel) => {
-                        let id = rel.id;
-                        let bound = s.bind(rel).await?;
-                        // Changes bound to the old definition go first.
-                        s.send(&apply_tx, false).await?;
-                        apply_tx
-                            .send(ApplyMsg::Bind(id, bound))
-                            .await
-                            .map_err(|_| anyhow::anyhow!("the applier stopped"))?;
-                    }
-                    Message::Begin { .. } | Message::Commit { .. } => {}
-                    other if !s.skip_txn => {
-                        s.change(other)?;
-                        s.batch_rows += 1;
-                        s.batch_started.get_or_insert_with(Instant::now);
-                        // A large source transaction is handed over in parts, written into
-                        // the open target transaction, so memory stays bounded.
-                        if s.pending.len() >= s.cfg.flush_size {
-                            s.send(&apply_tx, false).await?;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            ReplicationEvent::Commit { end_lsn, commit_time_micros, .. } => {
-                s.in_txn = false;
-                received.fetch_max(end_lsn.as_u64(), Ordering::Relaxed);
-                if s.skip_txn {
-                    s.skip_txn = false;
-                    continue;
-                }
-                // The engine takes commit times since the Unix epoch.
-                let unix_micros = commit_time_micros + PG_EPOCH_MICROS;
-                s.unsent_commit = Some((PgLsn::new(end_lsn.as_u64()), unix_micros));
-                let full = s.batch_rows >= cfg.flush_size
-                    || s.batch_started.is_some_and(|t| t.elapsed() >= cfg.flush_period);
-                if full {
-                    commit_due = None;
-                    sent = Some(PgLsn::new(end_lsn.as_u64()));
-                    s.send(&apply_tx, true).await?;
-                } else {
-                    // Wait briefly for the next transaction to share this commit.
-                    commit_due = Some(tokio::time::Instant::now() + COMMIT_PAUSE);
-                }
-            }
-            ReplicationEvent::KeepAlive { wal_end, .. } => {
-                debug!("primary keepalive received ServerWALEnd={}", PgLsn::new(wal_end.as_u64()));
-                // Idle: nothing open, pending or unapplied, so the slot may move to the
-                // server's end even when the published tables see no writes.
-                let idle = !s.in_txn
-                    && s.pending.is_empty()
-                    && s.unsent_commit.is_none()
-                    && commit_due.is_none()
-                    && sent == acked;
-                if idle {
-                    debug!(sent = ?sent, acked = ?acked, "idle: acknowledging {}", PgLsn::new(wal_end.as_u64()));
-                    client.update_applied_lsn(wal_end);
-                }
-            }
-            ReplicationEvent::Message { .. } | ReplicationEvent::StoppedAt { .. } => {}
-        }
-    }
-}
-
-/// Sleeps for `d` unless asked to stop first; returns whether it was.
-async fn sleep_or_stop(d: Duration, stop: &watch::Receiver<bool>) -> bool {
-    let mut stop = stop.clone();
-    if *stop.borrow() {
-        return true;
-    }
-    tokio::select! {
-        () = tokio::time::sleep(d) => false,
-        changed = stop.changed() => changed.is_err() || *stop.borrow(),
-    }
-}
-
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
+    let target = cfg.target.clone();
+    supervise::run(Pglogical { cfg: Arc::new(cfg), source }, engine, &target, stop).await
 }
 
 #[cfg(test)]

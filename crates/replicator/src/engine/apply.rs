@@ -4,7 +4,7 @@
 //! A source's intake decodes its stream into [`Change`]s bound to target tables ([`Bound`])
 //! and hands them over as [`ApplyMsg`]s; [`apply_loop`] owns the target transaction:
 //!
-//! - each batch is written as its net effect per key ([`crate::net`]): one upsert per table
+//! - each batch is written as its net effect per key ([`super::net`]): one upsert per table
 //!   and column set, one delete per table, parents' upserts before children's and children's
 //!   deletes before parents' (foreign keys read from the target); keyless tables in stream
 //!   order; a TRUNCATE is a barrier;
@@ -13,14 +13,13 @@
 //! - in careful mode (replaying a batch the target refused) statements run under savepoints
 //!   and refused rows go to the dead-letter table, once, with the checkpoint.
 //!
-//! The position is a PostgreSQL LSN today; the other sources will bring theirs (issue 17).
+//! Positions are the source's own ([`Position`]): an LSN, a GTID set, a GTID list.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
-use molt_cursor::PgLsn;
 use molt_schema::{TableName, TargetDialect};
 use molt_stage::{Lease, StageError};
 use molt_target::apply::{
@@ -31,22 +30,8 @@ use sqlx::{Postgres, Transaction};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::net::{self, Key, KeyMode, RowChange, TableNet, Values};
-
-/// What the engine needs to know of the run.
-#[derive(Debug, Clone)]
-pub(crate) struct ApplyConfig {
-    /// Schema on the target that replicated tables live in.
-    pub(crate) target_schema: String,
-    /// The target database's name (log lines).
-    pub(crate) target_database: String,
-    /// Table in the target schema for refused rows (None: a refused row stops replication).
-    pub(crate) dlq_table: Option<String>,
-    /// Longest time one statement may take (`statement_timeout`; zero: no limit).
-    pub(crate) apply_timeout: Duration,
-    /// The staging memo key the checkpoint is saved under.
-    pub(crate) memo_key: String,
-}
+use super::net::{self, Key, KeyMode, RowChange, TableNet, Values};
+use super::{EngineConfig, Position};
 
 /// Reads a target table's columns and key for apply.
 pub(crate) async fn load_apply_table(
@@ -216,8 +201,8 @@ pub(crate) struct Applied {
 }
 
 /// The apply side of a session: owns the target transaction.
-pub(crate) struct Session {
-    pub(crate) cfg: Arc<ApplyConfig>,
+pub(crate) struct Applier<P> {
+    pub(crate) cfg: Arc<EngineConfig>,
     pub(crate) lease: Arc<Lease>,
     pub(crate) dialect: TargetDialect,
     pub(crate) target: PgPool,
@@ -229,30 +214,31 @@ pub(crate) struct Session {
     pub(crate) tx: Option<Transaction<'static, Postgres>>,
     pub(crate) tx_started: Instant,
     pub(crate) applied: Applied,
-    pub(crate) checkpoint: Option<PgLsn>,
-    pub(crate) last_commit_end: Option<PgLsn>,
+    pub(crate) checkpoint: Option<P>,
+    pub(crate) last_commit_end: Option<P>,
     pub(crate) last_commit_time: i64,
     /// Replaying what the target refused: statements run under savepoints and refused rows
-    /// go to the dead-letter table, until a checkpoint reaches this position.
-    pub(crate) careful_until: Option<PgLsn>,
+    /// go to the dead-letter table, until a checkpoint reaches this position (`Some(None)`:
+    /// until the next commit).
+    pub(crate) careful_until: Option<Option<P>>,
     /// The dead-letter table exists (created on first use).
     pub(crate) dlq_ready: bool,
 }
 
 /// What the receive side hands to the apply side, in stream order.
-pub(crate) enum ApplyMsg {
+pub(crate) enum ApplyMsg<P> {
     /// A relation's binding to its target table.
     Bind(u32, Arc<Bound>),
     /// Changes to write into the open target transaction.
     Changes(Vec<Change>),
     /// Commit the target transaction, with the checkpoint at this source commit (its commit
     /// time in microseconds since the Unix epoch, for the lag).
-    Commit { end: PgLsn, commit_time: i64 },
+    Commit { end: P, commit_time: i64 },
     /// The target's foreign keys, re-read.
     Parents(HashMap<String, Vec<String>>),
 }
 
-impl Session {
+impl<P: Position> Applier<P> {
     async fn tx(&mut self) -> anyhow::Result<&mut Transaction<'static, Postgres>> {
         if self.tx.is_none() {
             let mut tx = self.target.begin().await.context("opening a target transaction")?;
@@ -602,7 +588,7 @@ impl Session {
         let code = sql_state(err).unwrap_or_default();
         let message = molt_cli::error_chain(err);
         sqlx::query(sqlx::AssertSqlSafe(dlq_insert_sql(&dlq_name)))
-            .bind(self.checkpoint.map(|c| c.to_string()).unwrap_or_default())
+            .bind(self.checkpoint.as_ref().map(ToString::to_string).unwrap_or_default())
             .bind(b.target.name.to_string())
             .bind(stmt.operation())
             .bind(data)
@@ -664,12 +650,12 @@ impl Session {
         Ok(())
     }
 
-    /// Writes the checkpoint and commits the target transaction; returns the LSN to ack.
-    async fn commit(&mut self) -> anyhow::Result<Option<PgLsn>> {
+    /// Writes the checkpoint and commits the target transaction; returns the position to ack.
+    async fn commit(&mut self) -> anyhow::Result<Option<P>> {
         self.flush_pending().await?;
         self.apply_net(Vec::new(), true).await?;
-        let Some(end) = self.last_commit_end else { return Ok(None) };
-        if self.checkpoint.is_some_and(|c| c >= end) {
+        let Some(end) = self.last_commit_end.clone() else { return Ok(None) };
+        if self.checkpoint.as_ref().is_some_and(|c| c.covers(&end)) {
             return Ok(None);
         }
         let started = self.tx_started;
@@ -696,8 +682,12 @@ impl Session {
         metrics::gauge!(molt_metrics::replicator::SOURCE_COMMIT_TO_APPLY_LAG_SECONDS).set(lag);
         metrics::gauge!(molt_metrics::replicator::CORE_SOURCE_LAG_SECONDS).set(lag);
         metrics::counter!(molt_metrics::replicator::CORE_FLUSH_COUNT).increment(1);
-        self.checkpoint = Some(end);
-        if self.careful_until.is_some_and(|until| end >= until) {
+        self.checkpoint = Some(end.clone());
+        if self
+            .careful_until
+            .as_ref()
+            .is_some_and(|until| until.as_ref().is_none_or(|u| end.covers(u)))
+        {
             info!("the refused batch is applied; back to full-speed batches");
             self.careful_until = None;
         }
@@ -724,10 +714,10 @@ pub(crate) fn is_transient(e: &anyhow::Error) -> bool {
 
 /// Applies messages from the receive side until the channel closes; reports each committed
 /// checkpoint. Runs as its own task so that decoding and applying overlap.
-pub(crate) async fn apply_loop(
-    mut s: Session,
-    mut rx: mpsc::Receiver<ApplyMsg>,
-    done: mpsc::UnboundedSender<PgLsn>,
+pub(crate) async fn apply_loop<P: Position>(
+    mut s: Applier<P>,
+    mut rx: mpsc::Receiver<ApplyMsg<P>>,
+    done: mpsc::UnboundedSender<P>,
 ) -> anyhow::Result<()> {
     while let Some(msg) = rx.recv().await {
         match msg {
@@ -741,11 +731,11 @@ pub(crate) async fn apply_loop(
                 s.flush_pending().await?;
             }
             ApplyMsg::Commit { end, commit_time } => {
-                s.last_commit_end = Some(end);
+                s.last_commit_end = Some(end.clone());
                 s.last_commit_time = commit_time;
                 // Nothing new to commit (already covered by the checkpoint) is still progress.
-                let lsn = s.commit().await?.unwrap_or(end);
-                let _ = done.send(lsn);
+                let at = s.commit().await?.unwrap_or(end);
+                let _ = done.send(at);
             }
         }
     }

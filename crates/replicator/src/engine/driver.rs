@@ -1,0 +1,210 @@
+//! One session of the engine: a source session's messages batched into target transactions.
+//!
+//! ```text
+//!  source task ──SourceMsg──▶ driver ──ApplyMsg──▶ apply task ──commit──▶ target
+//!       ▲                                                 │
+//!       └──────────── applied position (watch) ◀──────────┘
+//! ```
+//!
+//! Whole source transactions share a target transaction (group commit): it commits when it
+//! holds `--flushSize` row changes, when `--flushPeriod` has passed, or when the stream pauses
+//! (so a backlog drains in large batches while a trickle commits at once). A large source
+//! transaction is handed over in parts, written into the open target transaction, so memory
+//! stays bounded. Decoding (source task) and applying (apply task) overlap.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info};
+
+use super::apply::{ApplyMsg, Change};
+use super::{EngineConfig, Position, Session, SourceMsg};
+use crate::source_loss;
+
+/// How long the stream must pause before a batch of committed source transactions commits on
+/// the target (a full batch or `--flushPeriod` commits regardless).
+const COMMIT_PAUSE: Duration = Duration::from_millis(1);
+
+/// Why a session ended without an error.
+pub(crate) enum Ended {
+    /// Asked to stop, and drained.
+    Shutdown,
+}
+
+/// The batch being gathered for the applier.
+struct Batch<P> {
+    pending: Vec<Change>,
+    /// Row changes since the last target commit.
+    rows: usize,
+    started: Option<Instant>,
+    /// The last source commit not yet handed to the applier.
+    unsent_commit: Option<(P, i64)>,
+    /// Inside a source transaction (changes seen since the last commit).
+    in_txn: bool,
+}
+
+impl<P: Position> Batch<P> {
+    /// Hands the pending changes, and the commit if one is waiting, to the applier.
+    async fn send(&mut self, tx: &mpsc::Sender<ApplyMsg<P>>, commit: bool) -> anyhow::Result<()> {
+        if !self.pending.is_empty() {
+            let changes = std::mem::take(&mut self.pending);
+            tx.send(ApplyMsg::Changes(changes)).await.map_err(|_| applier_stopped())?;
+        }
+        if commit && let Some((end, commit_time)) = self.unsent_commit.take() {
+            tx.send(ApplyMsg::Commit { end, commit_time }).await.map_err(|_| applier_stopped())?;
+            self.rows = 0;
+            self.started = None;
+        }
+        Ok(())
+    }
+}
+
+fn applier_stopped() -> anyhow::Error {
+    anyhow::anyhow!("the applier stopped")
+}
+
+/// Runs one session until `stop` turns true (then drains the transaction in flight) or a
+/// failure of the source, the applier or the target.
+pub(crate) async fn drive<P: Position>(
+    cfg: &EngineConfig,
+    source: Session<P>,
+    applied: watch::Sender<Option<P>>,
+    applier: super::apply::Applier<P>,
+    received: &Mutex<Option<P>>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<Ended> {
+    let Session { mut msgs, task: mut source_task } = source;
+    // Two messages in flight: the next batch decodes while the last one applies.
+    let (apply_tx, apply_rx) = mpsc::channel::<ApplyMsg<P>>(2);
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<P>();
+    let mut apply_task = tokio::spawn(super::apply::apply_loop(applier, apply_rx, done_tx));
+    let mut b = Batch::<P> {
+        pending: Vec::new(),
+        rows: 0,
+        started: None,
+        unsent_commit: None,
+        in_txn: false,
+    };
+    let mut commit_due: Option<tokio::time::Instant> = None;
+    let mut last_progress_log = Instant::now();
+    let mut stopping = *stop.borrow();
+    loop {
+        if stopping && !b.in_txn {
+            b.send(&apply_tx, true).await?;
+            drop(apply_tx);
+            apply_task.await.context("the apply task ended abnormally")??;
+            let mut last = None;
+            while let Ok(at) = done_rx.try_recv() {
+                last = Some(at);
+            }
+            if last.is_some() {
+                applied.send_replace(last);
+            }
+            // The source acknowledges what was applied and ends its session.
+            drop(applied);
+            drop(msgs);
+            match tokio::time::timeout(Duration::from_secs(5), &mut source_task).await {
+                Ok(res) => res.context("the source task ended abnormally")??,
+                Err(_) => source_task.abort(),
+            }
+            info!("Interrupted");
+            return Ok(Ended::Shutdown);
+        }
+        let msg = tokio::select! {
+            msg = msgs.recv() => msg,
+            _ = sleep_until(commit_due) => {
+                commit_due = None;
+                b.send(&apply_tx, true).await?;
+                continue;
+            }
+            Some(at) = done_rx.recv() => {
+                debug!("applied through {at}");
+                if last_progress_log.elapsed() >= cfg.progress_every {
+                    info!("{}: {at}", P::PROGRESS);
+                    last_progress_log = Instant::now();
+                }
+                applied.send_replace(Some(at));
+                continue;
+            }
+            res = &mut apply_task => {
+                res.context("the apply task ended abnormally")??;
+                bail!("the apply task stopped");
+            }
+            changed = stop.changed() => {
+                stopping = changed.is_err() || *stop.borrow();
+                continue;
+            }
+        };
+        let Some(msg) = msg else {
+            // The source task ended: its error says why.
+            source_task.await.context("the source task ended abnormally")??;
+            return Err(anyhow::Error::new(source_loss::SourceUnreachable)
+                .context("the source ended the replication stream"));
+        };
+        // A committed batch waits for the stream to pause (no message for COMMIT_PAUSE).
+        if commit_due.is_some() {
+            commit_due = Some(tokio::time::Instant::now() + COMMIT_PAUSE);
+        }
+        match msg {
+            SourceMsg::Bind(id, bound) => {
+                // Changes bound to the old definition go first.
+                b.send(&apply_tx, false).await?;
+                apply_tx.send(ApplyMsg::Bind(id, bound)).await.map_err(|_| applier_stopped())?;
+            }
+            SourceMsg::Parents(parents) => {
+                b.send(&apply_tx, false).await?;
+                apply_tx.send(ApplyMsg::Parents(parents)).await.map_err(|_| applier_stopped())?;
+            }
+            SourceMsg::Change(change) => {
+                b.in_txn = true;
+                b.pending.push(change);
+                b.rows += 1;
+                b.started.get_or_insert_with(Instant::now);
+                if b.pending.len() >= cfg.flush_size {
+                    b.send(&apply_tx, false).await?;
+                }
+            }
+            SourceMsg::Commit { end, commit_time } => {
+                b.in_txn = false;
+                if let Ok(mut r) = received.lock() {
+                    *r = Some(end.clone());
+                }
+                b.unsent_commit = Some((end, commit_time));
+                let full = b.rows >= cfg.flush_size
+                    || b.started.is_some_and(|t| t.elapsed() >= cfg.flush_period);
+                if full {
+                    commit_due = None;
+                    b.send(&apply_tx, true).await?;
+                } else {
+                    // Wait briefly for the next transaction to share this commit.
+                    commit_due = Some(tokio::time::Instant::now() + COMMIT_PAUSE);
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps until `at`, or forever.
+pub(crate) async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps for `d` unless asked to stop first; returns whether it was.
+pub(crate) async fn sleep_or_stop(d: Duration, stop: &watch::Receiver<bool>) -> bool {
+    let mut stop = stop.clone();
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        () = tokio::time::sleep(d) => false,
+        changed = stop.changed() => changed.is_err() || *stop.borrow(),
+    }
+}
+
+/// The shared record of the highest source commit received, across sessions.
+pub(crate) type Received<P> = Arc<Mutex<Option<P>>>;
