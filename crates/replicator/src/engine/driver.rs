@@ -73,13 +73,49 @@ pub(crate) async fn drive<P: Position>(
     applied: watch::Sender<Option<P>>,
     applier: super::apply::Applier<P>,
     received: &Mutex<Option<P>>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Ended> {
-    let Session { mut msgs, task: mut source_task } = source;
+    let Session { msgs, task: mut source_task } = source;
     // Two messages in flight: the next batch decodes while the last one applies.
     let (apply_tx, apply_rx) = mpsc::channel::<ApplyMsg<P>>(2);
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<P>();
+    let (done_tx, done_rx) = mpsc::unbounded_channel::<P>();
     let mut apply_task = tokio::spawn(super::apply::apply_loop(applier, apply_rx, done_tx));
+    let tasks = Tasks { source: &mut source_task, apply: &mut apply_task };
+    let result = run_loop(cfg, msgs, applied, apply_tx, done_rx, tasks, received, stop).await;
+    if result.is_err() {
+        source_task.abort();
+        // The applier may still be committing what it was handed. The next session reads
+        // the checkpoint, so it must not start before this one's last commit is done, or it
+        // would apply those transactions a second time.
+        if !apply_task.is_finished() {
+            let grace = cfg.apply_timeout.max(Duration::from_secs(1)) + Duration::from_secs(5);
+            if tokio::time::timeout(grace, &mut apply_task).await.is_err() {
+                apply_task.abort();
+                let _ = (&mut apply_task).await;
+            }
+        }
+    }
+    result
+}
+
+/// The tasks of a session, owned by [`drive`] so that it can wait for them whatever ends it.
+struct Tasks<'a> {
+    source: &'a mut tokio::task::JoinHandle<anyhow::Result<()>>,
+    apply: &'a mut tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_loop<P: Position>(
+    cfg: &EngineConfig,
+    mut msgs: mpsc::Receiver<SourceMsg<P>>,
+    applied: watch::Sender<Option<P>>,
+    apply_tx: mpsc::Sender<ApplyMsg<P>>,
+    mut done_rx: mpsc::UnboundedReceiver<P>,
+    tasks: Tasks<'_>,
+    received: &Mutex<Option<P>>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<Ended> {
+    let Tasks { source: source_task, apply: apply_task } = tasks;
     let mut b = Batch::<P> {
         pending: Vec::new(),
         rows: 0,
@@ -105,7 +141,7 @@ pub(crate) async fn drive<P: Position>(
             // The source acknowledges what was applied and ends its session.
             drop(applied);
             drop(msgs);
-            match tokio::time::timeout(Duration::from_secs(5), &mut source_task).await {
+            match tokio::time::timeout(Duration::from_secs(5), &mut *source_task).await {
                 Ok(res) => res.context("the source task ended abnormally")??,
                 Err(_) => source_task.abort(),
             }
@@ -128,7 +164,7 @@ pub(crate) async fn drive<P: Position>(
                 applied.send_replace(Some(at));
                 continue;
             }
-            res = &mut apply_task => {
+            res = &mut *apply_task => {
                 res.context("the apply task ended abnormally")??;
                 bail!("the apply task stopped");
             }
