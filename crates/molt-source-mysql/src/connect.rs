@@ -14,7 +14,7 @@ pub enum Flavor {
     Mariadb,
 }
 
-fn classify(err: &mysql_async::Error) -> ConnectProblem {
+pub(crate) fn classify(err: &mysql_async::Error) -> ConnectProblem {
     match err {
         mysql_async::Error::Server(s) => match s.code {
             1045 | 1044 | 1698 => ConnectProblem::Authentication,
@@ -32,11 +32,11 @@ fn classify(err: &mysql_async::Error) -> ConnectProblem {
     }
 }
 
-/// Opens a pool and checks that one connection works.
+/// Driver options for `url`: address, credentials, database and TLS as `sslmode` says.
 ///
 /// # Errors
-/// [`SourceError::Connect`] naming the host and what to check; never the password.
-pub async fn connect(url: &ConnUrl) -> Result<Pool, SourceError> {
+/// [`SourceError::Connect`] when `sslmode` is not one we know.
+pub(crate) fn opts(url: &ConnUrl) -> Result<OptsBuilder, SourceError> {
     let mode = url.tls_mode().map_err(|e| SourceError::connect(url, ConnectProblem::Tls, e))?;
     let mut opts = OptsBuilder::default()
         .ip_or_hostname(url.host())
@@ -61,6 +61,15 @@ pub async fn connect(url: &ConnUrl) -> Result<Pool, SourceError> {
         }
         opts = opts.ssl_opts(ssl);
     }
+    Ok(opts)
+}
+
+/// Opens a pool and checks that one connection works.
+///
+/// # Errors
+/// [`SourceError::Connect`] naming the host and what to check; never the password.
+pub async fn connect(url: &ConnUrl) -> Result<Pool, SourceError> {
+    let opts = opts(url)?;
     let pool = Pool::new(opts);
     let mut conn = pool.get_conn().await.map_err(|e| SourceError::connect(url, classify(&e), e))?;
     conn.query_drop("SELECT 1").await.map_err(|e| SourceError::connect(url, classify(&e), e))?;
@@ -77,9 +86,10 @@ pub async fn server_flavor(pool: &Pool) -> Result<Flavor, SourceError> {
         .query_first("SELECT VERSION()")
         .await
         .map_err(|e| SourceError::query("reading the server version", e))?;
-    Ok(if version.unwrap_or_default().to_ascii_lowercase().contains("mariadb") {
-        Flavor::Mariadb
-    } else {
-        Flavor::Mysql
-    })
+    Ok(flavor_of(&version.unwrap_or_default()))
+}
+
+/// The flavor a `VERSION()` string names.
+pub(crate) fn flavor_of(version: &str) -> Flavor {
+    if version.to_ascii_lowercase().contains("mariadb") { Flavor::Mariadb } else { Flavor::Mysql }
 }

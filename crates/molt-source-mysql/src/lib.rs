@@ -8,6 +8,7 @@
 pub mod binlog;
 mod catalog;
 mod connect;
+pub mod value;
 
 pub use catalog::MysqlCatalog;
 pub use connect::{Flavor, connect, server_flavor};

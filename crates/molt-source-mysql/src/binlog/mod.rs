@@ -11,6 +11,17 @@
 
 use std::sync::Arc;
 
+mod error;
+pub mod mariadb;
+mod stream;
+mod table;
+
+pub use error::{
+    BinlogError, POSITION_LOST_FIX, SettingProblem, SettingProblems, check_source,
+    check_source_with_catalog_names,
+};
+pub use stream::{BinlogOptions, BinlogReader, StartFrom, decode_file, open};
+
 pub use mysql_async::binlog::value::BinlogValue;
 pub use mysql_async::consts::ColumnType;
 
