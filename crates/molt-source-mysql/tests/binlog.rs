@@ -7,17 +7,15 @@
 //! expected GTIDs come from `@@last_gtid` of the session that wrote them.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use molt_source_mysql::binlog::{
     BinlogError, BinlogOptions, BinlogReader, BinlogValue, Event, Gtid, POSITION_LOST_FIX, RowOp,
-    StartFrom, check_source, check_source_with_catalog_names, open,
+    StartFrom, check_source, check_source_with_catalog_names, mariadb, open,
 };
 use molt_source_mysql::{Flavor, connect};
-use molt_testkit::testbed;
+use molt_testkit::{OwnMariadb, testbed};
 use molt_url::ConnUrl;
 use mysql_async::Value;
 use mysql_async::prelude::Queryable;
@@ -425,105 +423,34 @@ async fn refusals_name_their_cause() {
     check_source(&pool, Flavor::Mariadb).await.unwrap();
 }
 
-/// A MariaDB server of one test's own, for what must not happen to the shared one (purged
-/// binlogs, wrong settings, a shutdown). Stopped and deleted on drop.
-struct OwnMariadb {
-    dir: PathBuf,
-    port: u16,
-    server: Option<Child>,
-}
-
-impl OwnMariadb {
-    /// Initialises and starts a server whose `[mysqld]` section ends with `settings`.
-    fn start(name: &str, settings: &str) -> OwnMariadb {
-        let dir = molt_testkit::testbed_dir()
-            .join("own")
-            .join(format!("binlog-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        for sub in ["data", "tmp"] {
-            std::fs::create_dir_all(dir.join(sub)).unwrap();
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
-        let user = if root { "user = mysql\n" } else { "" };
-        let d = dir.display().to_string();
-        std::fs::write(
-            dir.join("my.cnf"),
-            format!(
-                "[mysqld]\n{user}datadir = {d}/data\nport = {port}\nbind-address = 127.0.0.1\n\
-                 socket = {d}/sock\npid-file = {d}/pid\nlog-error = {d}/error.log\ntmpdir = {d}/tmp\n\
-                 skip-name-resolve\nserver_id = 1\ninnodb_buffer_pool_size = 32M\n{settings}\n"
-            ),
-        )
-        .unwrap();
-        if root {
-            sh(Command::new("chown").args(["-R", "mysql:mysql"]).arg(&dir));
-        }
-        let cnf = format!("--defaults-file={d}/my.cnf");
-        sh(Command::new("mariadb-install-db").args([cnf.as_str(), "--skip-test-db"]));
-        let server = Command::new("/usr/sbin/mariadbd")
-            .arg(&cnf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+/// Waits for the binlog checkpoint event naming `file`: MariaDB writes it once every
+/// transaction of the older files is durable in InnoDB, and only then lets PURGE remove them.
+async fn wait_for_checkpoint(url: &str, file: &str) {
+    let mut bin = mysql_async::Conn::from_url(url).await.unwrap();
+    bin.query_drop("SET @mariadb_slave_capability = 4").await.unwrap();
+    let req = mysql_async::BinlogStreamRequest::new(server_id())
+        .with_filename(file.as_bytes())
+        .with_pos(4);
+    let mut stream = bin.get_binlog_stream(req).await.unwrap();
+    loop {
+        let ev = tokio::time::timeout(PATIENCE, stream.next())
+            .await
+            .expect("a binlog checkpoint event")
+            .expect("the binlog stream")
             .unwrap();
-        let mut own = OwnMariadb { dir, port, server: Some(server) };
-        // Waiting for a server to start is set-up, not an assertion on timing.
-        let sql = "CREATE USER molt@'127.0.0.1' IDENTIFIED BY 'molt'; \
-                   GRANT ALL PRIVILEGES ON *.* TO molt@'127.0.0.1'; CREATE DATABASE app";
-        for _ in 0..300 {
-            if own.client(sql).is_ok() {
-                return own;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        own.stop();
-        panic!("the private MariaDB did not start; see {}/error.log", d)
-    }
-
-    fn client(&self, sql: &str) -> Result<(), String> {
-        let out = Command::new("mariadb")
-            .arg(format!("--socket={}", self.dir.join("sock").display()))
-            .args(["-uroot", "-e", sql])
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into()) }
-    }
-
-    fn url(&self) -> ConnUrl {
-        ConnUrl::parse(&format!("mysql://molt:molt@127.0.0.1:{}/app", self.port)).unwrap()
-    }
-
-    /// Stops the server (a clean shutdown: SIGTERM) and waits for it to exit.
-    fn stop(&mut self) {
-        if let Some(mut server) = self.server.take() {
-            let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
-            let _ = server.wait();
+        if ev.header().event_type_raw() == mariadb::BINLOG_CHECKPOINT_EVENT
+            && mariadb::parse_binlog_checkpoint(ev.data()).is_ok_and(|f| f == file)
+        {
+            return;
         }
     }
 }
-
-impl Drop for OwnMariadb {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn sh(cmd: &mut Command) {
-    let out = cmd.output().unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    assert!(out.status.success(), "{cmd:?}: {}{}", text(&out.stdout), text(&out.stderr));
-}
-
-const BINLOG_ON: &str = "log_bin = mariadb-bin\nbinlog_format = ROW\nbinlog_row_image = FULL\n\
-                         binlog_row_metadata = FULL\ngtid_strict_mode = 1";
 
 #[tokio::test]
 async fn a_purged_position_is_refused_with_the_fetch_again_fix() {
-    let own = OwnMariadb::start("purged", BINLOG_ON);
-    let url = own.url();
+    let own = OwnMariadb::start("binlog-purged", "").unwrap();
+    let db = own.fresh().await;
+    let url = ConnUrl::parse(&db.url).unwrap();
     let mut conn = mysql_async::Conn::from_url(url.expose()).await.unwrap();
     // Starting after `old` needs the INSERT, which only the purged file holds.
     let old = run(&mut conn, "CREATE TABLE t (id INT PRIMARY KEY)").await;
@@ -537,16 +464,8 @@ async fn a_purged_position_is_refused_with_the_fetch_again_fix() {
         .pop()
         .map(|(name, _)| name)
         .unwrap();
-    // MariaDB keeps a file until its binlog checkpoint is written (InnoDB flushed): purge until
-    // it is gone (set-up, not an assertion on timing).
-    for _ in 0..600 {
-        conn.query_drop(format!("PURGE BINARY LOGS TO '{newest}'")).await.unwrap();
-        let files: Vec<(String, u64)> = conn.query("SHOW BINARY LOGS").await.unwrap();
-        if files.len() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_checkpoint(&db.url, &newest).await;
+    conn.query_drop(format!("PURGE BINARY LOGS TO '{newest}'")).await.unwrap();
 
     let err = open(&url, &mariadb_start(&old), &opts(1000)).await.unwrap_err();
     assert!(matches!(err, BinlogError::PositionLost { .. }), "{err:?}");
@@ -556,19 +475,20 @@ async fn a_purged_position_is_refused_with_the_fetch_again_fix() {
 
 #[tokio::test]
 async fn stopping_the_source_is_a_loss_to_reconnect_from() {
-    let mut own = OwnMariadb::start("stop", BINLOG_ON);
-    let url = own.url();
+    let own = OwnMariadb::start("binlog-stop", "").unwrap();
+    let db = own.fresh().await;
+    let url = ConnUrl::parse(&db.url).unwrap();
     let mut conn = mysql_async::Conn::from_url(url.expose()).await.unwrap();
     let start = scalar(&mut conn, "SELECT @@gtid_binlog_pos").await;
     let gtid = run(&mut conn, "CREATE TABLE t (id INT PRIMARY KEY)").await;
     drop(conn);
     let mut c =
-        Collector::new(open(&url, &mariadb_start(&start), &opts(60_000)).await.unwrap(), "app");
+        Collector::new(open(&url, &mariadb_start(&start), &opts(60_000)).await.unwrap(), &db.name);
     assert_eq!(
         c.lines().await,
         [format!("begin {gtid}"), "statement CREATE TABLE t (id INT PRIMARY KEY)".into()]
     );
-    own.stop();
+    own.stop().unwrap();
     let err = loop {
         match tokio::time::timeout(PATIENCE, c.reader.next()).await.unwrap() {
             Ok(_) => continue,
@@ -583,11 +503,12 @@ async fn stopping_the_source_is_a_loss_to_reconnect_from() {
 #[tokio::test]
 async fn check_source_names_each_wrong_setting_and_its_fix() {
     let own = OwnMariadb::start(
-        "settings",
+        "binlog-settings",
         "skip-log-bin\nbinlog_format = MIXED\nbinlog_row_image = MINIMAL\n\
          binlog_row_metadata = MINIMAL\nlog_bin_compress = ON",
-    );
-    let pool = connect(&own.url()).await.unwrap();
+    )
+    .unwrap();
+    let pool = connect(&ConnUrl::parse(&own.fresh().await.url).unwrap()).await.unwrap();
     let err = check_source(&pool, Flavor::Mariadb).await.unwrap_err();
     let BinlogError::SourceNotConfigured { problems } = &err else { panic!("{err:?}") };
     let found: Vec<(&str, &str)> =

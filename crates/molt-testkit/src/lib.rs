@@ -111,7 +111,7 @@ impl Testbed {
         process::install_missing()?;
         postgres::up(&bed.dir.join("pg-source"), bed.pg_source.port, true)?;
         postgres::up(&bed.dir.join("pg-target"), bed.pg_target.port, false)?;
-        mariadb::up(&bed.dir.join("mariadb"), bed.mariadb.port)?;
+        mariadb::up(&bed.dir.join("mariadb"), bed.mariadb.port, "")?;
         s3::up(&bed.dir.join("s3"), bed.s3.port)?;
         drop(lock);
         Ok(bed)
@@ -377,6 +377,62 @@ impl OwnPg {
 impl Drop for OwnPg {
     fn drop(&mut self) {
         let _ = postgres::stop(&self.dir);
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A MariaDB server of one test's own, for what must not happen to the shared one (purged
+/// binlogs, other settings, a shutdown). Stopped and deleted on drop.
+pub struct OwnMariadb {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl OwnMariadb {
+    /// Initialises and starts a server under the test bed directory (`own/<name>`), with the
+    /// shared server's settings followed by `settings` (`[mysqld]` lines; later ones win, and
+    /// `skip-log-bin` turns the binlog off).
+    ///
+    /// # Errors
+    /// A [`TestbedError`] naming the step and the log to read.
+    pub fn start(name: &str, settings: &str) -> Result<OwnMariadb, TestbedError> {
+        let dir = testbed_dir().join("own").join(format!("{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| TestbedError::io("choosing a free port", &dir, e))?;
+        mariadb::up(&dir, port, settings)?;
+        Ok(OwnMariadb { dir, port })
+    }
+
+    /// URL of a database on this server.
+    pub fn url(&self, database: &str) -> String {
+        format!("mysql://{TEST_USER}:{TEST_PASSWORD}@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// A new empty database on this server.
+    ///
+    /// # Panics
+    /// If the server refuses `CREATE DATABASE`.
+    pub async fn fresh(&self) -> TestDb {
+        let name = unique_name();
+        mariadb::create_database(&self.url("mysql"), &name).await;
+        TestDb { url: self.url(&name), name }
+    }
+
+    /// Stops the server (a clean shutdown, as in a restart) and waits for it to exit.
+    ///
+    /// # Errors
+    /// A [`TestbedError`] if it would not stop.
+    pub fn stop(&self) -> Result<(), TestbedError> {
+        mariadb::stop(&self.dir)
+    }
+}
+
+impl Drop for OwnMariadb {
+    fn drop(&mut self) {
+        let _ = mariadb::stop(&self.dir);
         let _ = fs::remove_dir_all(&self.dir);
     }
 }

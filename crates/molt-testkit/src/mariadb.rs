@@ -32,7 +32,7 @@ pub(crate) fn is_running(dir: &Path) -> bool {
     }) && dir.join("mariadbd.sock").exists()
 }
 
-fn config(dir: &Path, port: u16) -> String {
+fn config(dir: &Path, port: u16, settings: &str) -> String {
     let user = if process::is_root() { format!("user = {OS_USER}\n") } else { String::new() };
     format!(
         "[mysqld]\n{user}datadir = {d}/data\nport = {port}\nbind-address = 127.0.0.1\n\
@@ -41,7 +41,7 @@ fn config(dir: &Path, port: u16) -> String {
          binlog_row_image = FULL\nbinlog_row_metadata = FULL\ngtid_strict_mode = 1\nlog_slave_updates = 1\n\
          binlog_expire_logs_seconds = 604800\ninnodb_flush_log_at_trx_commit = 2\nsync_binlog = 0\n\
          innodb_buffer_pool_size = 256M\nmax_connections = 300\ncharacter-set-server = utf8mb4\n\
-         collation-server = utf8mb4_unicode_ci\n",
+         collation-server = utf8mb4_unicode_ci\ntmpdir = {d}/tmp\n{settings}\n",
         d = dir.display()
     )
 }
@@ -53,16 +53,17 @@ fn client(dir: &Path) -> Result<Command, TestbedError> {
 }
 
 /// Initialises (first time) and starts the server, then makes sure the `molt` user exists.
-pub(crate) fn up(dir: &Path, port: u16) -> Result<(), TestbedError> {
+/// `settings` are lines appended to `[mysqld]`; a later line overrides an earlier one.
+pub(crate) fn up(dir: &Path, port: u16, settings: &str) -> Result<(), TestbedError> {
     let cnf = dir.join("my.cnf");
     if !dir.join("data").join("mysql").exists() {
         let _ = fs::remove_dir_all(dir);
-        for sub in ["data", "binlog"] {
+        for sub in ["data", "binlog", "tmp"] {
             let p = dir.join(sub);
             fs::create_dir_all(&p)
                 .map_err(|e| TestbedError::io("creating MariaDB directory", &p, e))?;
         }
-        fs::write(&cnf, config(dir, port))
+        fs::write(&cnf, config(dir, port, settings))
             .map_err(|e| TestbedError::io("writing my.cnf", &cnf, e))?;
         process::chown(OS_USER, dir)?;
         let mut install = Command::new(binary("mariadb-install-db")?);
@@ -105,9 +106,16 @@ pub(crate) fn up(dir: &Path, port: u16) -> Result<(), TestbedError> {
 pub(crate) fn stop(dir: &Path) -> Result<(), TestbedError> {
     let Some(pid) = pid(dir).filter(|_| is_running(dir)) else { return Ok(()) };
     run("stopping MariaDB", Command::new("kill").args(["-TERM", &pid.to_string()]))?;
-    process::wait_until("MariaDB shutdown", 60, &dir.join("error.log"), || {
-        !Path::new(&format!("/proc/{pid}")).exists()
-    })
+    process::wait_until("MariaDB shutdown", 60, &dir.join("error.log"), || !alive(pid))
+}
+
+/// Whether process `pid` still runs: it exists and is not a zombie (a server started through
+/// `setsid` is reaped by whoever adopted it, which may be never).
+fn alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().to_owned()))
+        .is_some_and(|state| !state.starts_with('Z'))
 }
 
 pub(crate) async fn create_database(admin_url: &str, name: &str) {
