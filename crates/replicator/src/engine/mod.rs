@@ -25,7 +25,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use molt_cursor::{MariadbGtidList, MysqlGtidSet, PgLsn};
+use molt_cursor::PgLsn;
 use sqlx::postgres::PgPool;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -51,22 +51,6 @@ impl Position for PgLsn {
 
     fn covers(&self, other: &Self) -> bool {
         self >= other
-    }
-}
-
-impl Position for MysqlGtidSet {
-    const PROGRESS: &'static str = "progressed to consistent point";
-
-    fn covers(&self, other: &Self) -> bool {
-        self.contains(other)
-    }
-}
-
-impl Position for MariadbGtidList {
-    const PROGRESS: &'static str = "progressed to consistent point";
-
-    fn covers(&self, other: &Self) -> bool {
-        self.contains(other)
     }
 }
 
