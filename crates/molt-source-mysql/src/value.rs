@@ -66,9 +66,6 @@
 //!
 //! # Not covered here
 //!
-//! - [`BinlogColumn`] does not carry the column's collation, so [`binlog_text`] assumes UTF-8;
-//!   the stream reader should pass [`Charset::from_collation`] of the table map's charset to
-//!   [`binlog_text_in`].
 //! - `mysql_common` 0.37.3 panics (overflow) decoding a negative `TIME(1)`/`TIME(2)` with a
 //!   fraction, before any value reaches this module; in release builds the value is wrong.
 //! - MySQL 8's binary JSON and partial updates are checked by unit tests only: the test bed
@@ -90,13 +87,12 @@ use crate::binlog::{BinlogColumn, BinlogValue};
 pub use charset::Charset;
 pub use json::apply_json_diff;
 
-/// The text of one binlog row value for the target, `None` for SQL NULL, assuming the column's
-/// text is UTF-8 ([`Charset::Utf8`]; binary columns are bytes either way).
+/// The text of one binlog row value for the target, `None` for SQL NULL. Text is read in
+/// the column's character set ([`BinlogColumn::collation`], UTF-8 when the table map sent
+/// none; binary columns are bytes either way).
 ///
 /// `source_type` is the column's type from the source catalog; see the module documentation
-/// for what happens without it. Use [`binlog_text_in`] when the column's character set is
-/// known: a latin1 column read as UTF-8 is refused when its bytes are not UTF-8, but would be
-/// misread when they happen to be.
+/// for what happens without it.
 ///
 /// # Errors
 /// A [`ValueError`] naming the column, what is wrong with the value and what to do.
@@ -105,20 +101,7 @@ pub fn binlog_text(
     source_type: Option<&ColumnType>,
     v: &BinlogValue<'_>,
 ) -> Result<Option<String>, ValueError> {
-    binlog_text_in(col, Charset::Utf8, source_type, v)
-}
-
-/// [`binlog_text`] for a column whose text is in `charset` (from the table map's
-/// `DEFAULT_CHARSET`/`COLUMN_CHARSET` metadata: [`Charset::from_collation`]).
-///
-/// # Errors
-/// A [`ValueError`] naming the column, what is wrong with the value and what to do.
-pub fn binlog_text_in(
-    col: &BinlogColumn,
-    charset: Charset,
-    source_type: Option<&ColumnType>,
-    v: &BinlogValue<'_>,
-) -> Result<Option<String>, ValueError> {
+    let charset = col.collation.map_or(Charset::Utf8, Charset::from_collation);
     let subject = || Subject::binlog(col, source_type);
     let kind = match source_type {
         Some(ty) => kind::of_source(ty, col),

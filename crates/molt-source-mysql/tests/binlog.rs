@@ -239,7 +239,7 @@ async fn streams_mariadb_transactions_statements_and_heartbeats_in_order() {
                 c.column_type,
                 c.primary_key,
                 c.unsigned,
-                c.binary,
+                c.is_binary(),
                 c.enum_labels,
                 c.set_labels
             )

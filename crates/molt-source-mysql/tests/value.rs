@@ -1,23 +1,25 @@
 //! Every MariaDB type through both paths of `molt_source_mysql::value`, against the live test
 //! bed: rows inserted into MariaDB are read back with queries (text and binary protocol,
-//! `value_text`) and from the binlog (a minimal reader here, `binlog_text_in`); the texts must
+//! `value_text`) and from the binlog (the replicator's reader, `binlog_text`); the texts must
 //! be equal, and written to a PostgreSQL column of the mapped type they must read back as
 //! what MariaDB's `SELECT` prints (given to PostgreSQL as input for the same type).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
-use futures_util::StreamExt;
 use molt_schema::{SourceDialect, Table, TableFilter, TableName, TargetDialect, ddl, map_table};
 use molt_source::CatalogReader;
-use molt_source_mysql::binlog::{BinlogColumn, BinlogValue};
-use molt_source_mysql::value::{Charset, ValueErrorKind, binlog_text_in, value_text};
+use molt_source_mysql::binlog::{
+    BinlogColumn, BinlogOptions, BinlogTable, BinlogValue, Event, RowOp, StartFrom, open,
+};
+use molt_source_mysql::value::{ValueErrorKind, binlog_text, value_text};
 use molt_source_mysql::{MysqlCatalog, connect};
 use molt_testkit::testbed;
 use molt_url::ConnUrl;
-use mysql_async::binlog::events::{EventData, OptionalMetaExtractor, OptionalMetadataField};
 use mysql_async::prelude::Queryable;
-use mysql_async::{BinlogStreamRequest, Conn, Row, Value};
+use mysql_async::{Conn, Value};
 
 /// One table `t<n> (id INT PRIMARY KEY, c <ty>)` with a row per value (ids from 1) and a
 /// last row of NULL.
@@ -181,12 +183,6 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-/// A binlog column as a table map describes it, with the collation of text columns.
-struct MappedColumn {
-    col: BinlogColumn,
-    charset: Charset,
-}
-
 /// Row values of our database from the binlog: table → id → the value of column `c`.
 type BinlogRows = HashMap<String, HashMap<i64, BinlogValue<'static>>>;
 
@@ -196,111 +192,54 @@ fn server_id() -> u32 {
     0x4000_0000 | (std::process::id() << 8) | (N.fetch_add(1, Ordering::Relaxed) & 0xff)
 }
 
-async fn master_status(conn: &mut Conn) -> (String, u64) {
-    let row: Row = conn.query_first("SHOW MASTER STATUS").await.unwrap().unwrap();
-    (row.get(0).unwrap(), row.get(1).unwrap())
-}
-
-/// Reads the binlog from `file`/`pos` until the insert into `marker`, keeping our database's
-/// inserted rows with their table-map columns.
+/// Row values of our database from the binlog, read by the replicator's own reader from
+/// `start` until the insert into `marker`, with each table's columns as its table map gives
+/// them.
 async fn read_binlog(
     url: &str,
     db: &str,
-    (file, pos): (String, u64),
-) -> (BinlogRows, HashMap<String, Vec<MappedColumn>>) {
-    let conn = Conn::from_url(url).await.unwrap();
-    let request =
-        BinlogStreamRequest::new(server_id()).with_filename(file.as_bytes()).with_pos(pos);
-    let mut stream = conn.get_binlog_stream(request).await.unwrap();
+    start: &str,
+) -> (BinlogRows, HashMap<String, Vec<BinlogColumn>>) {
+    let url = ConnUrl::parse(url).unwrap();
+    let opts = BinlogOptions { server_id: server_id(), heartbeat: Duration::from_secs(1) };
+    let mut reader = open(&url, &StartFrom::Mariadb(start.parse().unwrap()), &opts).await.unwrap();
+    let mut maps: HashMap<u64, Arc<BinlogTable>> = HashMap::new();
     let mut rows = BinlogRows::new();
     let mut columns = HashMap::new();
-    while let Some(event) = stream.next().await {
-        let event = event.unwrap();
-        let Ok(Some(EventData::RowsEvent(ev))) = event.read_data() else { continue };
-        let tme = stream.get_tme(ev.table_id()).expect("table map before rows");
-        if tme.database_name() != db {
-            continue;
-        }
-        let table = tme.table_name().into_owned();
-        if table == "marker" {
-            break;
-        }
-        columns.entry(table.clone()).or_insert_with(|| table_columns(tme));
-        for row in ev.rows(tme) {
-            let (_, after) = row.unwrap();
-            let after = after.expect("an insert");
-            let Some(BinlogValue::Value(Value::Int(id))) = after.as_ref(0).cloned() else {
-                panic!("id of {table}")
-            };
-            let v = after.as_ref(1).cloned().expect("column c in the image").into_owned();
-            rows.entry(table.clone()).or_default().insert(id, v);
-        }
-    }
-    (rows, columns)
-}
-
-/// What the replicator's stream reader does with a table map: types, metadata, signedness,
-/// charsets, names and ENUM/SET labels from `binlog_row_metadata=FULL`.
-fn table_columns(tme: &mysql_async::binlog::events::TableMapEvent<'_>) -> Vec<MappedColumn> {
-    let meta = OptionalMetaExtractor::new(tme.iter_optional_meta()).unwrap();
-    let mut signedness = meta.iter_signedness();
-    let mut charsets = meta.iter_charset();
-    let mut enum_set_charsets = meta.iter_enum_and_set_charset();
-    let mut names = meta.iter_column_name();
-    let (mut enums, mut sets) = (Vec::new(), Vec::new());
-    for field in tme.iter_optional_meta() {
-        match field.unwrap() {
-            OptionalMetadataField::EnumStrValue(v) => {
-                for labels in v.iter_values() {
-                    let labels = labels.unwrap();
-                    enums.push(labels.values().iter().map(|l| l.value().into_owned()).collect());
-                }
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(60), reader.next())
+            .await
+            .expect("the marker row in the binlog")
+            .unwrap();
+        match event {
+            Event::TableMap(table) => {
+                maps.insert(table.id, table);
             }
-            OptionalMetadataField::SetStrValue(v) => {
-                for labels in v.iter_values() {
-                    let labels = labels.unwrap();
-                    sets.push(labels.values().iter().map(|l| l.value().into_owned()).collect());
+            Event::Rows { table_id, op: RowOp::Insert(images) } => {
+                let table = &maps[&table_id];
+                if table.schema != db {
+                    continue;
+                }
+                if table.name == "marker" {
+                    return (rows, columns);
+                }
+                columns.entry(table.name.clone()).or_insert_with(|| table.columns.clone());
+                for image in images {
+                    let Some(Some(BinlogValue::Value(Value::Int(id)))) = image.first().cloned()
+                    else {
+                        panic!("id of {}", table.name)
+                    };
+                    let v = image.get(1).cloned().flatten().expect("column c in the image");
+                    rows.entry(table.name.clone()).or_default().insert(id, v);
                 }
             }
             _ => {}
         }
     }
-    let (mut enums, mut sets) = (enums.into_iter(), sets.into_iter());
-    (0..tme.columns_count() as usize)
-        .map(|i| {
-            let column_type = tme.get_column_type(i).unwrap().unwrap();
-            let collation = if column_type.is_character_type() {
-                charsets.next().map(|c| c.unwrap())
-            } else if column_type.is_enum_or_set_type() {
-                enum_set_charsets.next().map(|c| c.unwrap())
-            } else {
-                None
-            };
-            let col = BinlogColumn {
-                name: names.next().map(|n| n.unwrap().name().into_owned()).unwrap_or_default(),
-                column_type,
-                metadata: tme.get_column_metadata(i).unwrap_or(&[]).to_vec(),
-                unsigned: column_type.is_numeric_type() && signedness.next().unwrap_or(false),
-                binary: collation == Some(63),
-                enum_labels: if column_type.is_enum_type() {
-                    enums.next().unwrap_or_default()
-                } else {
-                    Vec::new()
-                },
-                set_labels: if column_type.is_set_type() {
-                    sets.next().unwrap_or_default()
-                } else {
-                    Vec::new()
-                },
-                primary_key: i == 0,
-            };
-            MappedColumn { col, charset: collation.map_or(Charset::Utf8, Charset::from_collation) }
-        })
-        .collect()
 }
 
 /// A MariaDB database holding `cases`, the position before the inserts, and its catalog.
-async fn load(cases: &[Case], sql_mode: &str) -> (String, String, (String, u64), Vec<Table>) {
+async fn load(cases: &[Case], sql_mode: &str) -> (String, String, String, Vec<Table>) {
     let bed = testbed();
     let db = bed.fresh_mariadb().await;
     let mut conn = Conn::from_url(db.url.as_str()).await.unwrap();
@@ -313,7 +252,7 @@ async fn load(cases: &[Case], sql_mode: &str) -> (String, String, (String, u64),
             .unwrap();
     }
     conn.query_drop("CREATE TABLE marker (id INT PRIMARY KEY)").await.unwrap();
-    let start = master_status(&mut conn).await;
+    let start: String = conn.query_first("SELECT @@gtid_binlog_pos").await.unwrap().unwrap();
     for (n, c) in cases.iter().enumerate() {
         let rows: Vec<String> = c
             .values
@@ -377,7 +316,7 @@ fn prints_as_mariadb(name: &str) -> bool {
 async fn every_type_is_the_same_text_from_a_query_and_the_binlog_and_lands_exactly() {
     let cases = cases();
     let (url, db, start, tables) = load(&cases, "STRICT_TRANS_TABLES").await;
-    let (binlog, columns) = read_binlog(&url, &db, start).await;
+    let (binlog, columns) = read_binlog(&url, &db, &start).await;
     let mut conn = Conn::from_url(url.as_str()).await.unwrap();
     conn.query_drop("SET NAMES utf8mb4, time_zone = '+00:00'").await.unwrap();
 
@@ -412,7 +351,7 @@ async fn every_type_is_the_same_text_from_a_query_and_the_binlog_and_lands_exact
                 assert_eq!(via_text.as_ref(), Ok(&via_binary), "{what}: text and binary protocol");
             }
             let raw = &from_binlog[id];
-            let via_binlog = binlog_text_in(&mapped.col, mapped.charset, Some(source_type), raw)
+            let via_binlog = binlog_text(mapped, Some(source_type), raw)
                 .unwrap_or_else(|e| panic!("{what}: {e}"));
             assert_eq!(via_binlog, via_binary, "{what}: binlog {raw:?} and query");
             let id = i32::try_from(*id).unwrap();
@@ -492,7 +431,7 @@ async fn values_the_target_cannot_hold_are_refused_the_same_way_on_both_paths() 
         case("JSON", &[r#"'"\\u0000"'"#, "'[1.]'"]),
     ];
     let (url, db, start, tables) = load(&cases, "").await;
-    let (binlog, columns) = read_binlog(&url, &db, start).await;
+    let (binlog, columns) = read_binlog(&url, &db, &start).await;
     let mut conn = Conn::from_url(url.as_str()).await.unwrap();
     conn.query_drop("SET NAMES utf8mb4, time_zone = '+00:00'").await.unwrap();
     for (n, c) in cases.iter().enumerate() {
@@ -506,8 +445,7 @@ async fn values_the_target_cannot_hold_are_refused_the_same_way_on_both_paths() 
         {
             let what = format!("{} row {id}", c.ty);
             let binlog_err =
-                binlog_text_in(&mapped.col, mapped.charset, Some(source_type), &binlog[&name][&id])
-                    .expect_err(&what);
+                binlog_text(mapped, Some(source_type), &binlog[&name][&id]).expect_err(&what);
             assert_eq!(binlog_err.column(), Some("c"), "{what}");
             let text_err = value_text(source_type, &text_v).expect_err(&what);
             let binary_err = value_text(source_type, &binary_v).expect_err(&what);

@@ -38,8 +38,9 @@ pub struct BinlogColumn {
     pub metadata: Vec<u8>,
     /// Integer columns: declared UNSIGNED.
     pub unsigned: bool,
-    /// String columns: binary charset (BINARY/VARBINARY/BLOB rather than CHAR/VARCHAR/TEXT).
-    pub binary: bool,
+    /// String columns: the collation id of their character set, from the table map's charset
+    /// metadata (63 is `binary`: BINARY/VARBINARY/BLOB); None when the table map sent none.
+    pub collation: Option<u16>,
     /// ENUM labels, in declaration order (index 1 is the first).
     pub enum_labels: Vec<String>,
     /// SET labels, in declaration order (bit 0 is the first).
@@ -47,6 +48,16 @@ pub struct BinlogColumn {
     /// Part of the primary key (from the table map's metadata).
     pub primary_key: bool,
 }
+
+impl BinlogColumn {
+    /// A string column of the `binary` character set: bytes, not text.
+    pub fn is_binary(&self) -> bool {
+        self.collation == Some(BINARY_COLLATION)
+    }
+}
+
+/// The collation id of the `binary` character set.
+const BINARY_COLLATION: u16 = 63;
 
 /// A table as the binlog describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]

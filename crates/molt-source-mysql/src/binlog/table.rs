@@ -16,9 +16,6 @@ use mysql_async::consts::ColumnType;
 use super::error::BinlogError;
 use super::{BinlogColumn, BinlogTable, RowImage, RowOp};
 
-/// The `binary` character set's collation id.
-const BINARY_CHARSET: u16 = 63;
-
 /// How many metadata bytes a column of this binlog type has (`None`: a type row images
 /// never carry).
 fn metadata_len(raw: ColumnType) -> Option<usize> {
@@ -114,7 +111,7 @@ pub(crate) fn binlog_table(
             column_type,
             metadata,
             unsigned: false,
-            binary: false,
+            collation: None,
             enum_labels: Vec::new(),
             set_labels: Vec::new(),
             primary_key: false,
@@ -134,7 +131,7 @@ pub(crate) fn binlog_table(
         if col.column_type.is_character_type() {
             // `iter_charset` is endless with a default charset; one item per string column.
             if let Some(charset) = charsets.next() {
-                col.binary = charset.map_err(meta)? == BINARY_CHARSET;
+                col.collation = Some(charset.map_err(meta)?);
             }
         }
         if let Some(name) = names.next() {

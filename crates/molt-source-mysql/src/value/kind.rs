@@ -134,7 +134,7 @@ pub(super) fn of_binlog(col: &BinlogColumn) -> Result<Kind<'_>, ValueErrorKind> 
         | Wire::MYSQL_TYPE_MEDIUM_BLOB
         | Wire::MYSQL_TYPE_LONG_BLOB
         | Wire::MYSQL_TYPE_BLOB => {
-            if col.binary {
+            if col.is_binary() {
                 Kind::Bytes { width: fixed_width(col) }
             } else {
                 Kind::Text
@@ -191,7 +191,7 @@ fn wire_name(t: Wire) -> String {
 /// The column's type for messages when there is no catalog type.
 pub(super) fn binlog_type_name(col: &BinlogColumn) -> String {
     let base = wire_name(col.column_type);
-    match (col.unsigned, col.binary) {
+    match (col.unsigned, col.is_binary()) {
         (true, _) => format!("{base} unsigned"),
         (_, true) if col.column_type != Wire::MYSQL_TYPE_BIT => format!("binary {base}"),
         _ => base,

@@ -16,7 +16,7 @@ fn col(t: Wire, meta: &[u8]) -> BinlogColumn {
         column_type: t,
         metadata: meta.to_vec(),
         unsigned: false,
-        binary: false,
+        collation: None,
         enum_labels: Vec::new(),
         set_labels: Vec::new(),
         primary_key: false,
@@ -24,7 +24,7 @@ fn col(t: Wire, meta: &[u8]) -> BinlogColumn {
 }
 
 fn binary(t: Wire, meta: &[u8]) -> BinlogColumn {
-    BinlogColumn { binary: true, ..col(t, meta) }
+    BinlogColumn { collation: Some(63), ..col(t, meta) }
 }
 
 fn ty(s: &str) -> ColumnType {
@@ -145,8 +145,9 @@ fn decimals_keep_their_digits_and_scale() {
 #[test]
 fn text_in_the_columns_charset_without_nul() {
     let c = col(Wire::MYSQL_TYPE_VARCHAR, &[40, 0]);
+    let latin1_col = BinlogColumn { collation: Some(8), ..c.clone() };
     let latin1 = |b: &[u8]| {
-        binlog_text_in(&c, Charset::Latin1, Some(&ty("varchar(10)")), &BinlogValue::Value(bytes(b)))
+        binlog_text(&latin1_col, Some(&ty("varchar(10)")), &BinlogValue::Value(bytes(b)))
     };
     assert_eq!(latin1(b"\x80 caf\xe9"), Ok(Some("€ café".into())));
     assert_eq!(bl(&c, "varchar(10)", bytes("ü😀".as_bytes())), ok("ü😀"));
@@ -156,8 +157,8 @@ fn text_in_the_columns_charset_without_nul() {
         bl(&c, "varchar(10)", bytes(b"\x80")),
         Err(ValueErrorKind::InvalidText { charset: "UTF-8" })
     );
-    let other =
-        binlog_text_in(&c, Charset::Unsupported(35), None, &BinlogValue::Value(bytes(b"a")));
+    let other_col = BinlogColumn { collation: Some(35), ..c.clone() };
+    let other = binlog_text(&other_col, None, &BinlogValue::Value(bytes(b"a")));
     assert_eq!(other.unwrap_err().kind(), &ValueErrorKind::UnsupportedCharset { collation: 35 });
 }
 
@@ -690,14 +691,13 @@ proptest! {
             column_type: WIRE[wire],
             metadata: meta,
             unsigned,
-            binary: is_binary,
+            collation: Some(if is_binary { 63 } else { charset }),
             enum_labels: labels.clone(),
             set_labels: labels,
             primary_key: false,
         };
         let source = t.map(|i| ty(TYPES[i]));
-        let charset = Charset::from_collation(charset);
-        let _ = binlog_text_in(&c, charset, source.as_ref(), &BinlogValue::Value(v.clone()));
+        let _ = binlog_text(&c, source.as_ref(), &BinlogValue::Value(v.clone()));
         if let Some(s) = &source {
             let _ = value_text(s, &v);
         }
