@@ -61,8 +61,13 @@ impl<P: Position> Batch<P> {
     }
 }
 
+/// A send to the applier found it gone: its own result says why, and [`drive`] returns that.
+#[derive(Debug, thiserror::Error)]
+#[error("the applier stopped")]
+struct ApplierStopped;
+
 fn applier_stopped() -> anyhow::Error {
-    anyhow::anyhow!("the applier stopped")
+    anyhow::Error::new(ApplierStopped)
 }
 
 /// Runs one session until `stop` turns true (then drains the transaction in flight) or a
@@ -82,20 +87,30 @@ pub(crate) async fn drive<P: Position>(
     let mut apply_task = tokio::spawn(super::apply::apply_loop(applier, apply_rx, done_tx));
     let tasks = Tasks { source: &mut source_task, apply: &mut apply_task };
     let result = run_loop(cfg, msgs, applied, apply_tx, done_rx, tasks, received, stop).await;
-    if result.is_err() {
-        source_task.abort();
-        // The applier may still be committing what it was handed. The next session reads
-        // the checkpoint, so it must not start before this one's last commit is done, or it
-        // would apply those transactions a second time.
-        if !apply_task.is_finished() {
-            let grace = cfg.apply_timeout.max(Duration::from_secs(1)) + Duration::from_secs(5);
-            if tokio::time::timeout(grace, &mut apply_task).await.is_err() {
+    let Err(error) = result else { return result };
+    source_task.abort();
+    // The applier may still be committing what it was handed. The next session reads the
+    // checkpoint, so it must not start before this one's last commit is done, or it would
+    // apply those transactions a second time.
+    let grace = cfg.apply_timeout.max(Duration::from_secs(1)) + Duration::from_secs(5);
+    // A failed send to the applier never awaited its task: the applier's own error is the
+    // cause to report. Otherwise the task may already have been awaited (and must not be
+    // polled again), so only one still running is waited for.
+    let stopped = error.is::<ApplierStopped>();
+    if stopped || !apply_task.is_finished() {
+        match tokio::time::timeout(grace, &mut apply_task).await {
+            Ok(Ok(Err(cause))) if stopped => return Err(cause),
+            Ok(Err(panicked)) if stopped => {
+                return Err(anyhow::Error::new(panicked).context("the apply task ended abnormally"));
+            }
+            Ok(_) => {}
+            Err(_) => {
                 apply_task.abort();
                 let _ = (&mut apply_task).await;
             }
         }
     }
-    result
+    Err(error)
 }
 
 /// The tasks of a session, owned by [`drive`] so that it can wait for them whatever ends it.
