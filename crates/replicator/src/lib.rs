@@ -1,10 +1,12 @@
 //! `replicator`: continuous replication into the target.
 //!
 //! The command line follows MOLT's replicator (camelCase flags, spec §6.2) so that commands
-//! copied from its documentation parse. `pglogical` runs the engine of [`pglogical`];
-//! `mylogical` and `oraclelogminer` validate their flags and stop (not built yet).
+//! copied from its documentation parse. `pglogical` ([`pglogical`]) and `mylogical`
+//! ([`mylogical`]) are thin sources on one engine; `oraclelogminer` validates its flags and
+//! stops (not built yet).
 
 mod engine;
+pub mod mylogical;
 pub mod pglogical;
 pub mod source_loss;
 
@@ -251,6 +253,55 @@ pub fn pglogical_config(a: &PglogicalArgs) -> anyhow::Result<pglogical::Pglogica
     })
 }
 
+/// The checked configuration of `replicator mylogical`.
+///
+/// # Errors
+/// Bad URLs, a `--defaultGTIDSet` of neither form, with the fix.
+pub fn mylogical_config(a: &MylogicalArgs) -> anyhow::Result<mylogical::MylogicalConfig> {
+    let c = &a.common;
+    let source = ConnUrl::parse(&c.source_conn).context("--sourceConn")?;
+    let target = ConnUrl::parse(&c.target_conn).context("--targetConn")?;
+    if let Some(set) = &a.default_gtid_set {
+        let valid = set.parse::<MysqlGtidSet>().is_ok() || set.parse::<MariadbGtidList>().is_ok();
+        anyhow::ensure!(
+            valid,
+            "--defaultGTIDSet {set:?} is neither a MySQL GTID set (uuid:1-29) nor a MariaDB position (0-1-100)"
+        );
+    }
+    // `database.schema`, or only the schema.
+    let schema = c.target_schema.split_once('.').map_or(c.target_schema.as_str(), |(_, s)| s);
+    Ok(mylogical::MylogicalConfig {
+        staging_schema: pglogical::staging_schema_name(&c.staging_schema, target.database()),
+        source,
+        target,
+        target_schema: schema.to_owned(),
+        default_gtid: a.default_gtid_set.clone(),
+        server_id: a.replication_process_id,
+        fetch_metadata: a.fetch_metadata,
+        staging_create: c.staging_create_schema,
+        flush_size: c.flush_size.max(1) as usize,
+        flush_period: c.flush_period,
+        max_retries: c.max_retries,
+        retry_initial_backoff: c.retry_initial_backoff,
+        retry_max_backoff: c.retry_max_backoff,
+        apply_timeout: c.apply_timeout,
+        lease_duration: pglogical::LEASE_DURATION,
+        dlq_table: Some(c.dlq_table_name.clone()).filter(|t| !t.is_empty()),
+        schema_refresh: c.schema_refresh,
+        heartbeat: mylogical::HEARTBEAT,
+    })
+}
+
+/// Serves `/_/varz` and `/_/healthz` when `--metricsAddr` is given.
+async fn serve_metrics(c: &CommonArgs) -> anyhow::Result<Option<molt_metrics::MetricsServer>> {
+    let Some(addr) = &c.metrics_addr else { return Ok(None) };
+    let addr = metrics_addr(addr)?;
+    let handle = molt_metrics::install()?;
+    let server = molt_metrics::serve(addr, molt_metrics::Routes::REPLICATOR, handle).await?;
+    tracing::info!(address = %server.addr, "Server listening");
+    Ok(Some(server))
+}
+
 /// Stops on SIGTERM or SIGINT: flips the watch so the engine drains and returns.
 fn stop_on_signals() -> tokio::sync::watch::Receiver<bool> {
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -279,29 +330,13 @@ pub async fn run(args: &ReplicatorArgs) -> anyhow::Result<()> {
         Command::Version => return Ok(()),
         Command::Pglogical(a) => {
             let cfg = pglogical_config(a)?;
-            let _metrics = match &a.common.metrics_addr {
-                Some(addr) => {
-                    let addr = metrics_addr(addr)?;
-                    let handle = molt_metrics::install()?;
-                    let server =
-                        molt_metrics::serve(addr, molt_metrics::Routes::REPLICATOR, handle).await?;
-                    tracing::info!(address = %server.addr, "Server listening");
-                    Some(server)
-                }
-                None => None,
-            };
+            let _metrics = serve_metrics(&a.common).await?;
             return pglogical::run(cfg, stop_on_signals()).await;
         }
         Command::Mylogical(a) => {
-            if let Some(set) = &a.default_gtid_set {
-                let valid =
-                    set.parse::<MysqlGtidSet>().is_ok() || set.parse::<MariadbGtidList>().is_ok();
-                anyhow::ensure!(
-                    valid,
-                    "--defaultGTIDSet {set:?} is neither a MySQL GTID set (uuid:1-29) nor a MariaDB position (0-1-100)"
-                );
-            }
-            (&a.common, "mylogical")
+            let cfg = mylogical_config(a)?;
+            let _metrics = serve_metrics(&a.common).await?;
+            return mylogical::run(cfg, stop_on_signals()).await;
         }
         Command::Oraclelogminer(a) => {
             for (flag, v) in [("--scn", &a.scn), ("--backfillFromSCN", &a.backfill_from_scn)] {
@@ -315,7 +350,7 @@ pub async fn run(args: &ReplicatorArgs) -> anyhow::Result<()> {
     ConnUrl::parse(&common.source_conn).context("--sourceConn")?;
     ConnUrl::parse(&common.target_conn).context("--targetConn")?;
     anyhow::ensure!(
-        common.target_schema.contains('.') || name == "mylogical",
+        common.target_schema.contains('.'),
         "--targetSchema {:?} must be database.schema (for example defaultdb.public)",
         common.target_schema
     );

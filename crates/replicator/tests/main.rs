@@ -13,6 +13,7 @@ mod dlq;
 mod keyless;
 mod keys;
 mod lease;
+mod mylogical;
 mod schema;
 mod source_loss;
 
