@@ -34,28 +34,63 @@ pub(crate) enum Ended {
 }
 
 /// The batch being gathered for the applier.
+///
+/// `pending` holds changes in source order; a source commit not yet handed over sits at
+/// `unsent_commit`'s index in it. Changes after that index belong to the next source
+/// transaction and must reach the applier after the commit, never before it: a target
+/// commit that held them would save a checkpoint older than its rows, and a restart would
+/// apply them a second time.
 struct Batch<P> {
     pending: Vec<Change>,
     /// Row changes since the last target commit.
     rows: usize,
     started: Option<Instant>,
-    /// The last source commit not yet handed to the applier.
-    unsent_commit: Option<(P, i64)>,
+    /// The last source commit not yet handed to the applier, with its place in `pending`.
+    unsent_commit: Option<(P, i64, usize)>,
     /// Inside a source transaction (changes seen since the last commit).
     in_txn: bool,
 }
 
 impl<P: Position> Batch<P> {
-    /// Hands the pending changes, and the commit if one is waiting, to the applier.
+    fn new() -> Self {
+        Batch { pending: Vec::new(), rows: 0, started: None, unsent_commit: None, in_txn: false }
+    }
+
+    fn change(&mut self, change: Change) {
+        self.in_txn = true;
+        self.pending.push(change);
+        self.rows += 1;
+        self.started.get_or_insert_with(Instant::now);
+    }
+
+    fn commit(&mut self, end: P, commit_time: i64) {
+        self.in_txn = false;
+        self.unsent_commit = Some((end, commit_time, self.pending.len()));
+    }
+
+    /// Hands changes to the applier, in source order with the waiting commit: with `commit`,
+    /// everything up to and including the waiting commit (changes after it stay); without,
+    /// every pending change, and the waiting commit too when changes after it must go.
     async fn send(&mut self, tx: &mpsc::Sender<ApplyMsg<P>>, commit: bool) -> anyhow::Result<()> {
-        if !self.pending.is_empty() {
+        if let Some((end, commit_time, at)) = self.unsent_commit.take() {
+            if at > 0 {
+                let before: Vec<Change> = self.pending.drain(..at).collect();
+                tx.send(ApplyMsg::Changes(before)).await.map_err(|_| applier_stopped())?;
+            }
+            if commit || !self.pending.is_empty() {
+                tx.send(ApplyMsg::Commit { end, commit_time })
+                    .await
+                    .map_err(|_| applier_stopped())?;
+                // What is left belongs to the next target transaction.
+                self.rows = self.pending.len();
+                self.started = (!self.pending.is_empty()).then(Instant::now);
+            } else {
+                self.unsent_commit = Some((end, commit_time, 0));
+            }
+        }
+        if !commit && !self.pending.is_empty() {
             let changes = std::mem::take(&mut self.pending);
             tx.send(ApplyMsg::Changes(changes)).await.map_err(|_| applier_stopped())?;
-        }
-        if commit && let Some((end, commit_time)) = self.unsent_commit.take() {
-            tx.send(ApplyMsg::Commit { end, commit_time }).await.map_err(|_| applier_stopped())?;
-            self.rows = 0;
-            self.started = None;
         }
         Ok(())
     }
@@ -131,13 +166,7 @@ async fn run_loop<P: Position>(
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Ended> {
     let Tasks { source: source_task, apply: apply_task } = tasks;
-    let mut b = Batch::<P> {
-        pending: Vec::new(),
-        rows: 0,
-        started: None,
-        unsent_commit: None,
-        in_txn: false,
-    };
+    let mut b = Batch::<P>::new();
     let mut commit_due: Option<tokio::time::Instant> = None;
     let mut last_progress_log = Instant::now();
     let mut stopping = *stop.borrow();
@@ -209,20 +238,16 @@ async fn run_loop<P: Position>(
                 apply_tx.send(ApplyMsg::Parents(parents)).await.map_err(|_| applier_stopped())?;
             }
             SourceMsg::Change(change) => {
-                b.in_txn = true;
-                b.pending.push(change);
-                b.rows += 1;
-                b.started.get_or_insert_with(Instant::now);
+                b.change(change);
                 if b.pending.len() >= cfg.flush_size {
                     b.send(&apply_tx, false).await?;
                 }
             }
             SourceMsg::Commit { end, commit_time } => {
-                b.in_txn = false;
                 if let Ok(mut r) = received.lock() {
                     *r = Some(end.clone());
                 }
-                b.unsent_commit = Some((end, commit_time));
+                b.commit(end, commit_time);
                 let full = b.rows >= cfg.flush_size
                     || b.started.is_some_and(|t| t.elapsed() >= cfg.flush_period);
                 if full {
@@ -259,3 +284,64 @@ pub(crate) async fn sleep_or_stop(d: Duration, stop: &watch::Receiver<bool>) -> 
 
 /// The shared record of the highest source commit received, across sessions.
 pub(crate) type Received<P> = Arc<Mutex<Option<P>>>;
+
+#[cfg(test)]
+mod tests {
+    use molt_cursor::PgLsn;
+
+    use super::*;
+
+    fn row(n: u32) -> Change {
+        Change::Insert { rel: 0, row: vec![Some(n.to_string())], present: vec![0] }
+    }
+
+    /// What the applier was handed: `rows n…` and `commit lsn`, in order.
+    fn handed(rx: &mut mpsc::Receiver<ApplyMsg<PgLsn>>) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(msg) = rx.try_recv() {
+            out.push(match msg {
+                ApplyMsg::Changes(c) => format!(
+                    "rows {}",
+                    c.iter()
+                        .map(|c| match c {
+                            Change::Insert { row, .. } => row[0].clone().unwrap_or_default(),
+                            _ => "?".into(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                ApplyMsg::Commit { end, .. } => format!("commit {end}"),
+                ApplyMsg::Bind(..) | ApplyMsg::Parents(_) => "other".into(),
+            });
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn changes_after_a_waiting_commit_never_reach_the_applier_before_it() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut b = Batch::<PgLsn>::new();
+        b.change(row(1));
+        b.commit("0/10".parse().unwrap(), 0);
+        // The next transaction starts; the stream pauses and the waiting commit is due.
+        b.change(row(2));
+        b.send(&tx, true).await.unwrap();
+        assert_eq!(handed(&mut rx), ["rows 1", "commit 0/10"]);
+        assert_eq!(b.rows, 1, "row 2 is in the next target transaction");
+
+        // A full batch hands over mid-transaction: the commit goes at its place.
+        b.commit("0/20".parse().unwrap(), 0);
+        b.change(row(3));
+        b.send(&tx, false).await.unwrap();
+        assert_eq!(handed(&mut rx), ["rows 2", "commit 0/20", "rows 3"]);
+
+        // Without changes after it, a commit keeps waiting for the next transaction to share it.
+        b.change(row(4));
+        b.commit("0/30".parse().unwrap(), 0);
+        b.send(&tx, false).await.unwrap();
+        assert_eq!(handed(&mut rx), ["rows 4"]);
+        b.send(&tx, true).await.unwrap();
+        assert_eq!(handed(&mut rx), ["commit 0/30"]);
+        assert_eq!(b.rows, 0);
+    }
+}
