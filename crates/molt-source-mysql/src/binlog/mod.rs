@@ -131,6 +131,28 @@ pub enum Event {
         /// The server's timestamp of the event, seconds since the Unix epoch.
         timestamp: u32,
     },
+    /// An XA transaction was prepared (`XA PREPARE`): its rows are held back until its
+    /// `XA COMMIT`. A consumer that restarts must start before this point while the
+    /// transaction is still open, or the rows are not in its stream.
+    XaPrepared {
+        /// The XA transaction id, as the server logs it (`X'31',X'',1`).
+        xid: String,
+        /// The GTID of the prepare.
+        gtid: Option<Gtid>,
+    },
+    /// `XA COMMIT` or `XA ROLLBACK` of a transaction prepared earlier. It comes right after
+    /// the `Begin` of the commit's (or rollback's) GTID; a commit's held-back rows follow, then
+    /// `Commit`.
+    XaEnded {
+        /// The XA transaction id, as the server logs it.
+        xid: String,
+        /// The GTID of its prepare; `None` when the prepare came before the start position,
+        /// so a commit's rows are missing from this stream (see
+        /// [`BinlogError::XaPrepareNotSeen`]).
+        prepared: Option<Gtid>,
+        /// `XA COMMIT` (true) or `XA ROLLBACK`.
+        committed: bool,
+    },
     /// The server is alive and has nothing new (heartbeat), or switched files (rotate).
     Idle,
 }

@@ -19,11 +19,13 @@
 //! rows come as a second `Begin` with that GTID. The GTID of a group is held until the event
 //! after it says what the group is, so `Begin` is emitted with the first event of the group.
 //!
-//! XA: the prepared half (`XA START` … `XA END`, `XA_PREPARE`) is kept, not emitted; `XA
-//! COMMIT` emits it as one transaction under the commit's GTID, `XA ROLLBACK` drops it (an
-//! empty transaction, so the position still moves). `XA COMMIT … ONE PHASE` is an ordinary
-//! transaction. An `XA COMMIT` whose prepare came before the start position is
-//! [`BinlogError::XaPrepareNotSeen`].
+//! XA: the prepared half (`XA START` … `XA END`, `XA_PREPARE`) is kept, not emitted, and
+//! announced as `XaPrepared`; `XA COMMIT` emits it as one transaction under the commit's GTID
+//! (`Begin`, `XaEnded`, its events, `Commit`), `XA ROLLBACK` drops it (an empty transaction
+//! with `XaEnded`, so the position still moves). `XA COMMIT … ONE PHASE` is an ordinary
+//! transaction. An `XA COMMIT` whose prepare came before the start position has `XaEnded`
+//! with no prepare: the consumer decides whether it needed those rows
+//! ([`BinlogError::XaPrepareNotSeen`]) or had applied them before.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -226,7 +228,8 @@ pub(crate) struct Decoder {
     /// The open transaction has emitted a table map or rows.
     changed: bool,
     xa: Option<XaCollect>,
-    prepared: HashMap<Xid, Vec<Event>>,
+    /// Prepared XA transactions: the prepare's GTID and the held-back events.
+    prepared: HashMap<Xid, (Option<Gtid>, Vec<Event>)>,
     /// A TRANSACTION_PAYLOAD was read; its inner events (log_pos 0) must follow.
     expect_payload: bool,
 }
@@ -535,18 +538,22 @@ impl Decoder {
                 let begin = self.pending.take().map(|p| (p.gtid, p.timestamp));
                 match self.xa.take().filter(|xa| xa.xid == xid) {
                     Some(xa) => self.replay(xa.begin.or(begin), xa.events, ts, out),
-                    None => match self.prepared.remove(&xid) {
-                        Some(events) => self.replay(begin, events, ts, out),
-                        None => return Err(BinlogError::XaPrepareNotSeen { xid: xid.to_string() }),
-                    },
+                    None => {
+                        let (prepared, held) = self.prepared.remove(&xid).unwrap_or_default();
+                        let ended =
+                            Event::XaEnded { xid: xid.to_string(), prepared, committed: true };
+                        let events = std::iter::once(ended).chain(held).collect();
+                        self.replay(begin, events, ts, out);
+                    }
                 }
                 self.reset_group();
             }
             Query::XaRollback(text) => {
                 let xid = mariadb::parse_xid_text(text).ok_or_else(|| bad_xid(text))?;
-                self.prepared.remove(&xid);
+                let prepared = self.prepared.remove(&xid).and_then(|(gtid, _)| gtid);
                 let begin = self.pending.take().map(|p| (p.gtid, p.timestamp));
-                self.replay(begin, Vec::new(), ts, out);
+                let ended = Event::XaEnded { xid: xid.to_string(), prepared, committed: false };
+                self.replay(begin, vec![ended], ts, out);
                 self.reset_group();
             }
             Query::Statement => {
@@ -591,7 +598,9 @@ impl Decoder {
         if prepare.one_phase {
             self.replay(xa.begin, xa.events, ts, out);
         } else {
-            self.prepared.insert(prepare.xid, xa.events);
+            let gtid = xa.begin.map(|(gtid, _)| gtid);
+            out.push_back(Event::XaPrepared { xid: prepare.xid.to_string(), gtid });
+            self.prepared.insert(prepare.xid, (gtid, xa.events));
         }
         self.reset_group();
         Ok(())

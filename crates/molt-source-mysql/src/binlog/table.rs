@@ -356,6 +356,8 @@ mod tests {
                     "statement {}",
                     sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
                 ),
+                Event::XaPrepared { xid, .. } => format!("xa prepared {xid}"),
+                Event::XaEnded { xid, committed, .. } => format!("xa ended {xid} {committed}"),
                 Event::Idle => "idle".into(),
             });
             events.push(event);
@@ -645,13 +647,21 @@ mod tests {
                 Event::TableMap(t) => format!("map {}", t.name),
                 Event::Rows { op: RowOp::Insert(rows), .. } => format!("insert x{}", rows.len()),
                 Event::Statement { sql, .. } => format!("statement {sql}"),
+                Event::XaPrepared { xid, gtid: Some(Gtid::Mysql(_, n)) } => {
+                    format!("prepared {xid} at {n}")
+                }
+                Event::XaEnded { xid, prepared: Some(Gtid::Mysql(_, n)), committed: true } => {
+                    format!("committed {xid} prepared at {n}")
+                }
                 other => format!("{other:?}"),
             });
         }
         assert_eq!(
             lines,
             [
+                "prepared X'7831',X'',1 at 3",
                 "begin 4",
+                "committed X'7831',X'',1 prepared at 3",
                 "map t",
                 "insert x1",
                 "Commit { timestamp: 1700000000 }",
