@@ -119,13 +119,21 @@ async fn saved(dst: &TestDb) -> Option<String> {
     .flatten()
 }
 
+/// The applied GTIDs of a saved position.
+fn applied_list(saved: &str) -> Option<MariadbGtidList> {
+    match saved.parse::<mylogical::GtidPosition>().ok()?.applied {
+        mylogical::Gtids::Mariadb(list) => Some(list),
+        mylogical::Gtids::Mysql(_) => None,
+    }
+}
+
 /// Waits until the saved position covers `pos`.
 async fn wait_applied(dst: &TestDb, pos: &MariadbGtidList) {
     let mut tick = tokio::time::interval(Duration::from_millis(25));
     for _ in 0..7200 {
         tick.tick().await;
         if let Some(at) = saved(dst).await
-            && at.parse::<MariadbGtidList>().is_ok_and(|at| at.contains(pos))
+            && applied_list(&at).is_some_and(|at| at.contains(pos))
         {
             return;
         }
@@ -237,6 +245,28 @@ async fn serial_kill_9_and_restart_from_mariadb_applies_nothing_twice() {
             }
         })
     };
+    // XA transactions interleaved with the plain ones: a kill lands between a prepare and
+    // its commit as often as not.
+    let xa_writer = {
+        let url = src.url.clone();
+        let xid = src.name.clone();
+        tokio::spawn(async move {
+            let pool = molt_source_mysql::connect(&ConnUrl::parse(&url).unwrap()).await.unwrap();
+            let mut c = pool.get_conn().await.unwrap();
+            for i in 0..300 {
+                let id = 100 + i % 13;
+                let x = format!("'{xid}-{i}'");
+                c.query_drop(format!(
+                    "XA START {x}; INSERT INTO acct VALUES ({id}, 0, 0) ON DUPLICATE KEY UPDATE version = version + 1, balance = balance + {i}; XA END {x}; XA PREPARE {x}"
+                ))
+                .await
+                .unwrap();
+                tokio::time::sleep(Duration::from_millis(3)).await;
+                let end = if i % 7 == 0 { "ROLLBACK" } else { "COMMIT" };
+                c.query_drop(format!("XA {end} {x}")).await.unwrap();
+            }
+        })
+    };
     let bin = env!("CARGO_BIN_EXE_replicator");
     let argv = args(&src, &dst, &start);
     let mut last = None;
@@ -259,6 +289,7 @@ async fn serial_kill_9_and_restart_from_mariadb_applies_nothing_twice() {
         child.wait().unwrap();
     }
     writer.await.unwrap();
+    xa_writer.await.unwrap();
     let mut child = std::process::Command::new(bin)
         .args(&argv[1..])
         .stdout(std::process::Stdio::null())
@@ -276,7 +307,76 @@ async fn serial_kill_9_and_restart_from_mariadb_applies_nothing_twice() {
     // A write applied twice would have hit the audit table's key and been set aside.
     let refused: i64 =
         scalar(&dst.url, "SELECT count(*) FROM pg_tables WHERE tablename = 'replicator_dlq'").await;
-    assert_eq!(refused, 0, "nothing was applied twice");
+    let set_aside: Vec<String> = if refused > 0 {
+        let mut c = PgConnection::connect(&dst.url).await.unwrap();
+        sqlx::query_scalar("SELECT row_to_json(d)::text FROM replicator_dlq d")
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+    } else {
+        Vec::new()
+    };
+    assert_eq!(refused, 0, "nothing was applied twice: {set_aside:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serial_an_xa_transaction_open_across_a_kill_9_arrives_once_when_committed() {
+    let (src, dst, start) =
+        setup("CREATE TABLE acct (id INT PRIMARY KEY, version INT NOT NULL);").await;
+    exec(&dst.url, "CREATE TABLE audit (id int4, version int4, PRIMARY KEY (id, version)); \
+        CREATE FUNCTION log_apply() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO audit VALUES (NEW.id, NEW.version); RETURN NEW; END $$; \
+        CREATE TRIGGER log_apply AFTER INSERT OR UPDATE ON acct FOR EACH ROW EXECUTE FUNCTION log_apply();").await;
+    let pool = molt_source_mysql::connect(&ConnUrl::parse(&src.url).unwrap()).await.unwrap();
+    let mut xa = pool.get_conn().await.unwrap();
+    let mut other = pool.get_conn().await.unwrap();
+    other.query_drop("INSERT INTO acct VALUES (1, 1)").await.unwrap();
+    // XA ids are server-wide: this test's own.
+    let xid = format!("'{}'", src.name);
+    xa.query_drop(format!("XA START {xid}; INSERT INTO acct VALUES (2, 1); UPDATE acct SET version = 2 WHERE id = 1; XA END {xid}; XA PREPARE {xid}"))
+        .await
+        .unwrap();
+    // Applied after the prepare: the checkpoint moves past it while the XA is still open.
+    for id in 3..=5 {
+        other.query_drop(format!("INSERT INTO acct VALUES ({id}, 1)")).await.unwrap();
+    }
+    let bin = env!("CARGO_BIN_EXE_replicator");
+    let argv = args(&src, &dst, &start);
+    let spawn = || {
+        std::process::Command::new(bin)
+            .args(&argv[1..])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = spawn();
+    wait_applied(&dst, &source_pos(&src).await).await;
+    let at = saved(&dst).await.unwrap();
+    assert!(at.contains("; resume from "), "the open XA transaction is in the position: {at}");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    // Committed while the replicator is down; it restarts from before the prepare.
+    xa.query_drop(format!("XA COMMIT {xid}")).await.unwrap();
+    other.query_drop("INSERT INTO acct VALUES (6, 1)").await.unwrap();
+    let mut child = spawn();
+    let pos = source_pos(&src).await;
+    wait_applied(&dst, &pos).await;
+    let at = saved(&dst).await.unwrap();
+    assert!(!at.contains("resume"), "nothing is open any more: {at}");
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(
+        pg_rows(&dst.url, "acct", "id, version", "id").await,
+        ["1|2", "2|1", "3|1", "4|1", "5|1", "6|1"]
+    );
+    // Every row version was applied once: a second apply would have hit the audit key.
+    let audited: i64 = scalar(&dst.url, "SELECT count(*) FROM audit").await;
+    assert_eq!(audited, 7);
+    let refused: i64 =
+        scalar(&dst.url, "SELECT count(*) FROM pg_tables WHERE tablename = 'replicator_dlq'").await;
+    assert_eq!(refused, 0);
+    drop((xa, other));
+    pool.disconnect().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

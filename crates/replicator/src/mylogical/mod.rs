@@ -17,9 +17,9 @@
 //! (`binlog_expire_logs_seconds`). A position the source no longer holds stops replication
 //! with the fix (run fetch again for a new cursor).
 
+mod position;
+
 use std::collections::HashMap;
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +28,7 @@ use molt_cursor::{MariadbGtidList, MysqlGtidSet};
 use molt_schema::{TableFilter, TableName};
 use molt_source::CatalogReader as _;
 use molt_source_mysql::binlog::{
-    self, BinlogOptions, BinlogReader, BinlogTable, Event, Gtid, RowImage, RowOp, StartFrom,
+    self, BinlogError, BinlogOptions, BinlogReader, BinlogTable, Event, Gtid, RowImage, RowOp,
 };
 use molt_source_mysql::{Flavor, MysqlCatalog};
 use molt_url::ConnUrl;
@@ -38,8 +38,10 @@ use tracing::{debug, info, warn};
 
 use crate::engine::apply::{Bound, Change, load_apply_table, load_fk_parents};
 use crate::engine::net::{Image, KeyMode, RowChange};
-use crate::engine::{EngineConfig, Open, Position, Session, Source, SourceMsg, supervise};
+use crate::engine::{EngineConfig, Open, Session, Source, SourceMsg, supervise};
 use crate::source_loss;
+
+pub use position::{GtidPosition, Gtids};
 
 /// What `replicator mylogical` needs, checked.
 #[derive(Debug, Clone)]
@@ -80,80 +82,6 @@ pub struct MylogicalConfig {
     pub schema_refresh: Duration,
     /// How often an idle source must show it is alive (binlog heartbeat).
     pub heartbeat: Duration,
-}
-
-/// A MySQL GTID set or a MariaDB GTID list: where `mylogical` has got to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GtidPosition {
-    /// MySQL: every executed GTID.
-    Mysql(MysqlGtidSet),
-    /// MariaDB: the last GTID of each replication domain.
-    Mariadb(MariadbGtidList),
-}
-
-impl GtidPosition {
-    /// Whether the transaction `gtid` is included.
-    fn includes(&self, gtid: &Gtid) -> bool {
-        match (self, gtid) {
-            (GtidPosition::Mysql(set), Gtid::Mysql(uuid, gno)) => set.contains_gtid(uuid, *gno),
-            (GtidPosition::Mariadb(list), Gtid::Mariadb(g)) => {
-                list.get(g.domain).is_some_and(|at| at.seq >= g.seq)
-            }
-            _ => false,
-        }
-    }
-
-    /// Adds the committed transaction `gtid`.
-    fn add(&mut self, gtid: &Gtid) {
-        match (self, gtid) {
-            (GtidPosition::Mysql(set), Gtid::Mysql(uuid, gno)) => set.insert(*uuid, *gno),
-            (GtidPosition::Mariadb(list), Gtid::Mariadb(g)) => {
-                list.advance(*g);
-            }
-            _ => {}
-        }
-    }
-
-    fn start(&self) -> StartFrom {
-        match self {
-            GtidPosition::Mysql(set) => StartFrom::Mysql(set.clone()),
-            GtidPosition::Mariadb(list) => StartFrom::Mariadb(list.clone()),
-        }
-    }
-}
-
-impl fmt::Display for GtidPosition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            GtidPosition::Mysql(set) => set.fmt(f),
-            GtidPosition::Mariadb(list) => list.fmt(f),
-        }
-    }
-}
-
-impl FromStr for GtidPosition {
-    type Err = molt_cursor::CursorError;
-
-    /// A MySQL set has `uuid:interval`s; a MariaDB list `domain-server-seq`s.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.contains(':') {
-            s.parse().map(GtidPosition::Mysql)
-        } else {
-            s.parse().map(GtidPosition::Mariadb)
-        }
-    }
-}
-
-impl Position for GtidPosition {
-    const PROGRESS: &'static str = "progressed to consistent point";
-
-    fn covers(&self, other: &Self) -> bool {
-        match (self, other) {
-            (GtidPosition::Mysql(a), GtidPosition::Mysql(b)) => a.contains(b),
-            (GtidPosition::Mariadb(a), GtidPosition::Mariadb(b)) => a.contains(b),
-            _ => false,
-        }
-    }
 }
 
 /// How often an idle source sends a heartbeat; three missed ones mean a lost source.
@@ -221,15 +149,15 @@ impl Mylogical {
             );
         };
         let parsed = match self.flavor {
-            Flavor::Mariadb => text.parse::<MariadbGtidList>().map(GtidPosition::Mariadb).with_context(|| format!("--defaultGTIDSet {text:?}: the source is MariaDB, whose positions are domain-server-seq lists like 0-1-100 (SELECT @@gtid_binlog_pos)"))?,
-            Flavor::Mysql => text.parse::<MysqlGtidSet>().map(GtidPosition::Mysql).with_context(|| format!("--defaultGTIDSet {text:?}: the source is MySQL, whose positions are GTID sets like uuid:1-29 (SELECT @@gtid_executed)"))?,
+            Flavor::Mariadb => text.parse::<MariadbGtidList>().map(Gtids::Mariadb).with_context(|| format!("--defaultGTIDSet {text:?}: the source is MariaDB, whose positions are domain-server-seq lists like 0-1-100 (SELECT @@gtid_binlog_pos)"))?,
+            Flavor::Mysql => text.parse::<MysqlGtidSet>().map(Gtids::Mysql).with_context(|| format!("--defaultGTIDSet {text:?}: the source is MySQL, whose positions are GTID sets like uuid:1-29 (SELECT @@gtid_executed)"))?,
         };
-        Ok(parsed)
+        Ok(GtidPosition::new(parsed))
     }
 }
 
 /// A binlog error as the engine needs it: a lost source is marked as one.
-fn source_error(e: binlog::BinlogError) -> anyhow::Error {
+fn source_error(e: BinlogError) -> anyhow::Error {
     if e.is_source_lost() {
         anyhow::Error::new(e).context(source_loss::SourceUnreachable)
     } else {
@@ -526,14 +454,13 @@ async fn stream(
     from: GtidPosition,
 ) -> anyhow::Result<()> {
     d.read_catalog().await?;
-    let checkpoint = from.clone();
-    let mut at = from;
     let refresh_every = d.cfg.schema_refresh;
     let next_refresh =
         || (!refresh_every.is_zero()).then(|| tokio::time::Instant::now() + refresh_every);
     let mut refresh_due = next_refresh();
     // A source silent for three heartbeats is lost.
     let silence = d.cfg.heartbeat.saturating_mul(3).max(Duration::from_secs(1));
+    let mut at = Progress::new(from);
     // The open transaction's GTID, and whether the checkpoint already holds it.
     let mut open: Option<Gtid> = None;
     let mut skip = false;
@@ -548,7 +475,8 @@ async fn stream(
         };
         match event {
             Event::Begin { gtid, .. } => {
-                skip = checkpoint.includes(&gtid);
+                skip = at.checkpoint.includes(&gtid);
+                at.read.add(&gtid);
                 open = Some(gtid);
             }
             Event::TableMap(table) => {
@@ -571,9 +499,9 @@ async fn stream(
                 if std::mem::take(&mut skip) {
                     continue;
                 }
-                at.add(&gtid);
+                let end = at.commit(&gtid);
                 let commit_time = i64::from(timestamp) * 1_000_000;
-                emit(tx, SourceMsg::Commit { end: at.clone(), commit_time }).await?;
+                emit(tx, SourceMsg::Commit { end, commit_time }).await?;
             }
             Event::Statement { schema, sql, timestamp } => {
                 let gtid = open.take();
@@ -584,10 +512,17 @@ async fn stream(
                     emit(tx, SourceMsg::Change(change)).await?;
                 }
                 if let Some(gtid) = gtid {
-                    at.add(&gtid);
+                    let end = at.commit(&gtid);
                     let commit_time = i64::from(timestamp) * 1_000_000;
-                    emit(tx, SourceMsg::Commit { end: at.clone(), commit_time }).await?;
+                    emit(tx, SourceMsg::Commit { end, commit_time }).await?;
                 }
+            }
+            Event::XaPrepared { xid, gtid } => at.prepared(xid, gtid.as_ref()),
+            Event::XaEnded { xid, prepared, committed } => {
+                if committed && prepared.is_none() && !skip {
+                    return Err(anyhow::Error::new(BinlogError::XaPrepareNotSeen { xid }));
+                }
+                at.ended(&xid, prepared.as_ref(), skip);
             }
             Event::Idle => {}
         }
@@ -598,6 +533,59 @@ async fn stream(
             }
             let parents = load_fk_parents(&d.target, &d.cfg.target_schema).await?;
             emit(tx, SourceMsg::Parents(parents)).await?;
+        }
+    }
+}
+
+/// The stream's progress: what is applied, what was read, which XA transactions are open.
+struct Progress {
+    /// What the session started from: transactions it holds are skipped.
+    checkpoint: Gtids,
+    /// Applied, or read and not for this database.
+    applied: Gtids,
+    /// Every group read so far (a restart point before any open prepare is one of these).
+    read: Gtids,
+    /// XA transactions prepared and not yet ended, oldest first, with the position just
+    /// before each prepare.
+    open_xa: Vec<(String, Gtids)>,
+}
+
+impl Progress {
+    fn new(from: GtidPosition) -> Self {
+        Progress {
+            checkpoint: from.applied.clone(),
+            read: from.start_gtids().clone(),
+            applied: from.applied,
+            open_xa: Vec::new(),
+        }
+    }
+
+    /// A transaction committed: the position that includes it.
+    fn commit(&mut self, gtid: &Gtid) -> GtidPosition {
+        self.applied.add(gtid);
+        GtidPosition {
+            applied: self.applied.clone(),
+            resume: self.open_xa.first().map(|(_, before)| before.clone()),
+        }
+    }
+
+    /// `XA PREPARE`: while it is open, a restart must read from just before it.
+    fn prepared(&mut self, xid: String, gtid: Option<&Gtid>) {
+        self.open_xa.push((xid, self.read.clone()));
+        if let Some(gtid) = gtid {
+            self.read.add(gtid);
+        }
+    }
+
+    /// `XA COMMIT` or `XA ROLLBACK` (in the group being read; `skipped` when the checkpoint
+    /// holds that group): the prepare is done with.
+    fn ended(&mut self, xid: &str, prepared: Option<&Gtid>, skipped: bool) {
+        self.open_xa.retain(|(open, _)| open != xid);
+        // A MySQL set names the prepare's GTID once its transaction is over.
+        if let Some(gtid) = prepared
+            && !skipped
+        {
+            self.applied.add(gtid);
         }
     }
 }
@@ -642,30 +630,4 @@ pub async fn run(cfg: MylogicalConfig, stop: watch::Receiver<bool>) -> anyhow::R
     };
     let target = cfg.target.clone();
     supervise::run(Mylogical { cfg: Arc::new(cfg), pool, flavor }, engine, &target, stop).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn positions_parse_by_their_form_and_grow_by_commits() {
-        let mut maria: GtidPosition = "0-1-7,1-2-3".parse().unwrap();
-        let g = Gtid::Mariadb("0-1-8".parse().unwrap());
-        assert!(!maria.includes(&g));
-        maria.add(&g);
-        assert!(maria.includes(&g));
-        assert_eq!(maria.to_string(), "0-1-8,1-2-3");
-        let before: GtidPosition = "0-1-7,1-2-3".parse().unwrap();
-        assert!(maria.covers(&before) && !before.covers(&maria));
-
-        let mut my: GtidPosition = "4c658ae6-e8ad-11ef-8449-0242ac140006:1-5".parse().unwrap();
-        let uuid = "4c658ae6-e8ad-11ef-8449-0242ac140006".parse().unwrap();
-        assert!(my.includes(&Gtid::Mysql(uuid, 5)));
-        my.add(&Gtid::Mysql(uuid, 6));
-        assert_eq!(my.to_string(), "4c658ae6-e8ad-11ef-8449-0242ac140006:1-6");
-        // Another family's GTID is never taken as included.
-        assert!(!my.includes(&g));
-        assert!(!my.covers(&before));
-    }
 }
