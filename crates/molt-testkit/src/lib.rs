@@ -428,6 +428,14 @@ impl OwnMariadb {
     pub fn stop(&self) -> Result<(), TestbedError> {
         mariadb::stop(&self.dir)
     }
+
+    /// Starts the server again on the same port, with its data and binlog.
+    ///
+    /// # Errors
+    /// A [`TestbedError`] naming the step and the log to read.
+    pub fn start_again(&self) -> Result<(), TestbedError> {
+        mariadb::up(&self.dir, self.port, "")
+    }
 }
 
 impl Drop for OwnMariadb {

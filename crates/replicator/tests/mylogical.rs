@@ -47,6 +47,12 @@ async fn pg_rows(url: &str, table: &str, cols: &str, key: &str) -> Vec<String> {
 async fn setup(ddl_sql: &str) -> (TestDb, TestDb, String) {
     let src = testbed().fresh_mariadb().await;
     let dst = testbed().fresh_pg_target().await;
+    let start = prepare(&src, &dst, ddl_sql).await;
+    (src, dst, start)
+}
+
+/// Runs `ddl_sql` on `src`, creates its tables on `dst`, and returns the source position.
+async fn prepare(src: &TestDb, dst: &TestDb, ddl_sql: &str) -> String {
     my_exec(&src.url, ddl_sql).await;
     let pool = molt_source_mysql::connect(&ConnUrl::parse(&src.url).unwrap()).await.unwrap();
     let tables = molt_source_mysql::MysqlCatalog::new(pool.clone())
@@ -65,7 +71,7 @@ async fn setup(ddl_sql: &str) -> (TestDb, TestDb, String) {
     let pos: Option<String> = conn.query_first("SELECT @@gtid_binlog_pos").await.unwrap();
     drop(conn);
     pool.disconnect().await.unwrap();
-    (src, dst, pos.unwrap_or_default())
+    pos.unwrap_or_default()
 }
 
 fn args(src: &TestDb, dst: &TestDb, start: &str) -> Vec<String> {
@@ -267,15 +273,10 @@ async fn serial_kill_9_and_restart_from_mariadb_applies_nothing_twice() {
             }
         })
     };
-    let bin = env!("CARGO_BIN_EXE_replicator");
     let argv = args(&src, &dst, &start);
     let mut last = None;
     for round in 0..4 {
-        let mut child = std::process::Command::new(bin)
-            .args(&argv[1..])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_replicator(&argv);
         let mut tick = tokio::time::interval(Duration::from_millis(10));
         for _ in 0..3000 {
             tick.tick().await;
@@ -290,16 +291,10 @@ async fn serial_kill_9_and_restart_from_mariadb_applies_nothing_twice() {
     }
     writer.await.unwrap();
     xa_writer.await.unwrap();
-    let mut child = std::process::Command::new(bin)
-        .args(&argv[1..])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = spawn_replicator(&argv);
     let pos = source_pos(&src).await;
     wait_applied(&dst, &pos).await;
-    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "SIGTERM drains and exits 0: {status}");
+    terminate(child);
     assert_eq!(
         my_rows(&src.url, "acct", "id, version, balance", "id").await,
         pg_rows(&dst.url, "acct", "id, version, balance", "id").await
@@ -339,15 +334,8 @@ async fn serial_an_xa_transaction_open_across_a_kill_9_arrives_once_when_committ
     for id in 3..=5 {
         other.query_drop(format!("INSERT INTO acct VALUES ({id}, 1)")).await.unwrap();
     }
-    let bin = env!("CARGO_BIN_EXE_replicator");
     let argv = args(&src, &dst, &start);
-    let spawn = || {
-        std::process::Command::new(bin)
-            .args(&argv[1..])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
-    };
+    let spawn = || spawn_replicator(&argv);
     let mut child = spawn();
     wait_applied(&dst, &source_pos(&src).await).await;
     let at = saved(&dst).await.unwrap();
@@ -358,13 +346,12 @@ async fn serial_an_xa_transaction_open_across_a_kill_9_arrives_once_when_committ
     // Committed while the replicator is down; it restarts from before the prepare.
     xa.query_drop(format!("XA COMMIT {xid}")).await.unwrap();
     other.query_drop("INSERT INTO acct VALUES (6, 1)").await.unwrap();
-    let mut child = spawn();
+    let child = spawn();
     let pos = source_pos(&src).await;
     wait_applied(&dst, &pos).await;
     let at = saved(&dst).await.unwrap();
     assert!(!at.contains("resume"), "nothing is open any more: {at}");
-    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    assert!(child.wait().unwrap().success());
+    terminate(child);
     assert_eq!(
         pg_rows(&dst.url, "acct", "id, version", "id").await,
         ["1|2", "2|1", "3|1", "4|1", "5|1", "6|1"]
@@ -538,4 +525,89 @@ async fn serial_every_mariadb_type_arrives_as_fetch_would_load_it() {
     assert_eq!(wide_on_target(&dst).await, wide_as_fetch_loads(&src, &dst).await, "changed");
     stop_tx.send(true).unwrap();
     engine.await.unwrap().unwrap();
+}
+
+/// Starts the replicator binary with `argv`.
+fn spawn_replicator(argv: &[String]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_replicator"))
+        .args(&argv[1..])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Sends SIGTERM and expects the drained exit 0.
+fn terminate(mut child: std::process::Child) {
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "SIGTERM drains and exits 0: {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serial_a_mariadb_restart_mid_stream_is_survived_unattended() {
+    // A source of this test's own: the shared one must stay up for the other tests.
+    let own = molt_testkit::OwnMariadb::start("mylogical-restart", "").unwrap();
+    let src = own.fresh().await;
+    let dst = testbed().fresh_pg_target().await;
+    let start = prepare(&src, &dst, "CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL);").await;
+    let mut child = spawn_replicator(&args(&src, &dst, &start));
+    my_exec(&src.url, "INSERT INTO t SELECT seq, 0 FROM seq_1_to_500").await;
+    wait_applied(&dst, &source_pos(&src).await).await;
+    for round in 1..=2 {
+        // Down for a while (the replicator finds nothing listening), then up again.
+        own.stop().unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        own.start_again().unwrap();
+        my_exec(
+            &src.url,
+            &format!(
+                "UPDATE t SET v = v + {round} WHERE id % 2 = {}; INSERT INTO t VALUES ({}, {round})",
+                round % 2,
+                1000 + round
+            ),
+        )
+        .await;
+        wait_applied(&dst, &source_pos(&src).await).await;
+        assert!(child.try_wait().unwrap().is_none(), "round {round}: the replicator stopped");
+    }
+    assert_eq!(
+        my_rows(&src.url, "t", "id, v", "id").await,
+        pg_rows(&dst.url, "t", "id, v", "id").await
+    );
+    terminate(child);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serial_a_target_restart_mid_stream_is_survived_unattended() {
+    // A target of this test's own, stopped twice while the source keeps writing.
+    let own =
+        molt_testkit::OwnPg::start(&format!("mylogical_target_{}", std::process::id())).unwrap();
+    let src = testbed().fresh_mariadb().await;
+    let dst = own.fresh().await;
+    let start = prepare(&src, &dst, "CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL);").await;
+    let mut child = spawn_replicator(&args(&src, &dst, &start));
+    my_exec(&src.url, "INSERT INTO t SELECT seq, 0 FROM seq_1_to_500").await;
+    wait_applied(&dst, &source_pos(&src).await).await;
+    for round in 1..=2 {
+        own.stop().unwrap();
+        // Written while the target is down: applied once it is back.
+        my_exec(
+            &src.url,
+            &format!(
+                "UPDATE t SET v = v + {round} WHERE id % 2 = {}; INSERT INTO t VALUES ({}, {round})",
+                round % 2,
+                1000 + round
+            ),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        own.start_again().unwrap();
+        wait_applied(&dst, &source_pos(&src).await).await;
+        assert!(child.try_wait().unwrap().is_none(), "round {round}: the replicator stopped");
+    }
+    assert_eq!(
+        my_rows(&src.url, "t", "id, v", "id").await,
+        pg_rows(&dst.url, "t", "id, v", "id").await
+    );
+    terminate(child);
 }
