@@ -10,6 +10,7 @@
 mod cli;
 mod config;
 pub mod continuation;
+mod dialect;
 mod files;
 mod fileserver;
 mod load_files;

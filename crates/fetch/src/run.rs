@@ -17,14 +17,11 @@ use anyhow::{Context as _, anyhow, bail};
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use molt_cli::hms;
-use molt_schema::{CopyFormat, SourceDialect, TargetDialect};
-use molt_source_pg::export::{Shard, copy_out_sql, estimated_rows, plan_shards};
-use molt_source_pg::snapshot::{self, SnapshotOptions, import_snapshot};
-use molt_source_pg::{PgCatalog, connect_options};
+use molt_schema::{CopyFormat, TargetDialect};
+use molt_source::export::{ExportSession, Shard, Snapshot};
 use molt_target::copy_in_sql;
 use molt_target::handling::{self, TableHandling};
-use sqlx::postgres::{PgConnectOptions, PgPool};
-use sqlx::{Connection as _, PgConnection};
+use sqlx::postgres::PgPool;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{Instrument as _, debug, error, info, info_span, warn};
@@ -59,11 +56,11 @@ pub struct FetchSummary {
 /// What every table of a run shares.
 pub(crate) struct Ctx {
     pub(crate) cfg: Config,
-    pub(crate) source_opts: PgConnectOptions,
+    /// The pinned source snapshot (None when no table is exported).
+    pub(crate) snapshot: Option<Box<dyn Snapshot>>,
     pub(crate) target_pool: PgPool,
     pub(crate) target_dialect: TargetDialect,
     pub(crate) method: LoadMethod,
-    pub(crate) snapshot_name: Option<String>,
     pub(crate) cdc_cursor: String,
     pub(crate) file_access: Option<String>,
     /// Where intermediate files are (None: direct copy).
@@ -167,12 +164,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
         type_map_file: cfg.type_map_file.as_deref(),
     })
     .await?;
-    if plan.source_dialect != SourceDialect::Postgres {
-        bail!(
-            "--source: fetch from {} is not supported by this build yet; PostgreSQL sources are",
-            plan.source_dialect
-        );
-    }
+    crate::dialect::check_supported(plan.source_dialect)?;
     let method = match (cfg.method, plan.target_dialect) {
         (LoadMethod::Import, TargetDialect::Postgres) => {
             info!(
@@ -251,12 +243,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
     }
     let mut details = std::collections::HashMap::new();
     if cfg.handling == TableHandling::DropOnTargetAndRecreate && cfg.mode != Mode::ExportOnly {
-        let pool = molt_source_pg::connect(&plan.source, 1).await?;
         let names: Vec<_> = jobs.iter().map(|j| j.table.name.clone()).collect();
-        let read = PgCatalog::new(pool.clone()).details(&names).await;
-        pool.close().await;
-        details =
-            read.context("reading identity columns, constraints and indexes of the source")?;
+        details = crate::dialect::details(&plan.source, plan.source_dialect, &names)
+            .await
+            .context("reading identity columns, constraints and indexes of the source")?;
         tables::define_recreated(&mut jobs, &details);
     }
     if cfg.mode == Mode::ExportOnly {
@@ -274,11 +264,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
         .await?;
     }
 
-    let source_opts = connect_options(&plan.source)?;
     let pinned = if !jobs.iter().any(|j| j.export) {
         None
     } else {
-        let opts = SnapshotOptions {
+        let request = crate::dialect::PinRequest {
             // A resumed fetch keeps the slot and cursor of the run it continues.
             slot: if resumed.is_some() { None } else { cfg.slot.clone() },
             drop_and_recreate: cfg.drop_and_recreate_slot && resumed.is_none(),
@@ -286,24 +275,27 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
             ignore_replication_check: cfg.ignore_replication_check || resumed.is_some(),
         };
         Some(
-            snapshot::pin_snapshot(&plan.source, &opts)
+            crate::dialect::pin(&plan.source, plan.source_dialect, &request)
                 .await
                 .context("pinning the source snapshot")?,
         )
     };
     let cdc_cursor = match &resumed {
         Some(r) => r.record.cdc_cursor.clone(),
-        None => pinned.as_ref().and_then(|p| p.cursor).map(|c| c.to_string()).unwrap_or_default(),
+        None => pinned.as_ref().and_then(|p| p.cursor()).unwrap_or_default(),
     };
     if tracked && resumed.is_none() {
         continuation::ensure_tables(&target_pool)
             .await
             .context("creating fetch's tables in the target's public schema (they make an interrupted load resumable)")?;
-        continuation::record_fetch(&target_pool, &fetch_id, "PostgreSQL", &cdc_cursor).await?;
+        let dialect_name = crate::dialect::record_name(plan.source_dialect);
+        continuation::record_fetch(&target_pool, &fetch_id, dialect_name, &cdc_cursor).await?;
     }
-    if pinned.is_some() {
-        estimate_rows(&source_opts, &mut jobs).await;
-        tables::warn_unindexed_filters(&source_opts, &jobs).await;
+    if let Some(snapshot) = &pinned {
+        for j in jobs.iter_mut() {
+            j.estimated_rows = snapshot.estimated_rows(&j.table.name).await;
+        }
+        tables::warn_unindexed_filters(snapshot.as_ref(), &jobs).await;
     }
     let file_access = match &cfg.path {
         DataPath::Local { access, .. } => access.clone(),
@@ -334,11 +326,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
     let ctx_from_file = cfg.resume.as_ref().and_then(|r| r.from_file.clone());
     let ctx = Arc::new(Ctx {
         cfg,
-        source_opts,
+        snapshot: pinned,
         target_pool,
         target_dialect: plan.target_dialect,
         method,
-        snapshot_name: pinned.as_ref().map(|p| p.name.clone()),
         cdc_cursor: cdc_cursor.clone(),
         file_access,
         store,
@@ -348,7 +339,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
         from_file: ctx_from_file,
     });
     let outcome = load_tables(Arc::clone(&ctx), jobs).await;
-    if let Some(p) = pinned {
+    if let Some(p) = &ctx.snapshot {
         p.release().await;
     }
     let (tables, rows) = outcome?;
@@ -433,31 +424,10 @@ async fn start_metrics(addr: Option<std::net::SocketAddr>) -> Option<molt_metric
     }
 }
 
-async fn source_session(ctx: &Ctx) -> anyhow::Result<PgConnection> {
-    let mut conn = PgConnection::connect_with(&ctx.source_opts)
-        .await
-        .context("opening an export connection to the source")?;
-    match &ctx.snapshot_name {
-        Some(name) => import_snapshot(&mut conn, name).await?,
-        None => {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "{}; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-                snapshot::EXPORT_SESSION_SETTINGS
-            )))
-            .execute(&mut conn)
-            .await
-            .context("opening an export transaction")?;
-        }
-    }
-    Ok(conn)
-}
-
-async fn estimate_rows(opts: &PgConnectOptions, jobs: &mut [TableJob]) {
-    let Ok(mut conn) = PgConnection::connect_with(opts).await else { return };
-    for j in jobs.iter_mut() {
-        j.estimated_rows = estimated_rows(&mut conn, &j.table.name).await;
-    }
-    let _ = conn.close().await;
+/// A new session on the pinned snapshot.
+async fn source_session(ctx: &Ctx) -> anyhow::Result<Box<dyn ExportSession>> {
+    let snapshot = ctx.snapshot.as_ref().context("no source snapshot was pinned")?;
+    snapshot.session().await.context("opening an export session on the source snapshot")
 }
 
 async fn load_tables(
@@ -716,7 +686,7 @@ fn log_export_done(table: &str, rows: u64, took: Duration) {
 async fn shards_and_first_session(
     ctx: &Ctx,
     job: &TableJob,
-) -> anyhow::Result<(Vec<Shard>, PgConnection)> {
+) -> anyhow::Result<(Vec<Shard>, Box<dyn ExportSession>)> {
     let mut conn = source_session(ctx).await?;
     let shards = if ctx.cfg.skip_pk_check && job.table.primary_key.is_empty() {
         info!(
@@ -724,10 +694,9 @@ async fn shards_and_first_session(
             "sharding is skipped for table {} - flag skip-pk-check is specified and thus no PK for source table is specified",
             job.table.name
         );
-        vec![Shard { index: 1, count: 1, predicate: None }]
+        vec![Shard::whole()]
     } else {
-        plan_shards(&mut conn, &job.table, ctx.cfg.export_concurrency, ctx.cfg.stats_sharding)
-            .await?
+        conn.plan_shards(&job.table, ctx.cfg.export_concurrency, ctx.cfg.stats_sharding).await?
     };
     debug!(table = %job.table.name, shards = shards.len() as u64, "planned shards");
     Ok((shards, conn))
@@ -738,8 +707,8 @@ async fn shards_and_first_session(
 /// (a failed shard's session closes when dropped).
 async fn for_each_shard<F, Fut, T>(ctx: &Ctx, job: &TableJob, work: F) -> anyhow::Result<Vec<T>>
 where
-    F: Fn(Shard, PgConnection) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<(T, PgConnection)>>,
+    F: Fn(Shard, Box<dyn ExportSession>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<(T, Box<dyn ExportSession>)>>,
 {
     let (mut shards, first) = shards_and_first_session(ctx, job).await?;
     if let Some(filter) = &job.filter {
@@ -783,9 +752,8 @@ where
         }
         match pending.next().await {
             Some(r) => {
-                let (value, mut src) = r?;
-                let _ = sqlx::raw_sql("COMMIT").execute(&mut src).await;
-                let _ = src.close().await;
+                let (value, src) = r?;
+                src.finish().await;
                 out.push(value);
             }
             None => break,
@@ -794,48 +762,18 @@ where
     Ok(out)
 }
 
-/// The column types of `table` (`format_type`) and whether all are built-in (OID below
-/// 16384), for the exported columns in order.
-async fn column_types(
-    conn: &mut PgConnection,
-    table: &molt_schema::TableName,
-    columns: &[String],
-) -> Option<(Vec<String>, bool)> {
-    let rows: Vec<(String, String, bool)> = sqlx::query_as(
-        "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.atttypid < 16384 \
-         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped",
-    )
-    .bind(&table.schema)
-    .bind(&table.table)
-    .fetch_all(&mut *conn)
-    .await
-    .ok()?;
-    let mut types = Vec::with_capacity(columns.len());
-    let mut builtin = true;
-    for c in columns {
-        let (_, ty, b) = rows.iter().find(|(n, _, _)| n == c)?;
-        types.push(ty.clone());
-        builtin &= *b;
-    }
-    Some((types, builtin))
-}
-
 /// Binary COPY when the target is PostgreSQL and every column has the same built-in type on
 /// both sides (less parsing and printing on both servers); text otherwise.
 async fn direct_format(ctx: &Ctx, job: &TableJob, columns: &[String]) -> CopyFormat {
     if ctx.target_dialect != TargetDialect::Postgres {
         return CopyFormat::Text;
     }
-    let Ok(mut src) = PgConnection::connect_with(&ctx.source_opts).await else {
-        return CopyFormat::Text;
-    };
-    let source = column_types(&mut src, &job.table.name, columns).await;
-    let _ = src.close().await;
+    let Some(snapshot) = &ctx.snapshot else { return CopyFormat::Text };
+    let source = snapshot.binary_types(&job.table.name, columns).await;
     let Ok(mut dst) = ctx.target_pool.acquire().await else { return CopyFormat::Text };
-    let target = column_types(&mut dst, &job.mapped.name, columns).await;
+    let target = molt_source_pg::column_types(&mut dst, &job.mapped.name, columns).await;
     match (source, target) {
-        (Some((s, true)), Some((t, true))) if s == t => CopyFormat::Binary,
+        (Some(s), Some((t, true))) if s == t => CopyFormat::Binary,
         _ => CopyFormat::Text,
     }
 }
@@ -852,10 +790,8 @@ async fn direct_copy(
     let rows = for_each_shard(ctx, job, |shard, mut src| {
         let in_sql = in_sql.clone();
         async move {
-            let out_sql = copy_out_sql(&job.table, columns, &shard, format);
             let mut dst = ctx.target_pool.acquire().await.context("taking a target connection")?;
-            let mut stream =
-                src.copy_out_raw(&out_sql).await.with_context(|| format!("starting {out_sql}"))?;
+            let mut stream = src.rows(&job.table, columns, &shard, format).await?;
             let mut sink =
                 dst.copy_in_raw(&in_sql).await.with_context(|| format!("starting {in_sql}"))?;
             let mut buf: Vec<u8> = Vec::with_capacity(RELAY_CHUNK + 64 * 1024);
@@ -936,7 +872,6 @@ async fn export_to_files(
             FileFormat::Csv => CopyFormat::Csv,
             FileFormat::Parquet => CopyFormat::Text,
         };
-        let out_sql = copy_out_sql(&job.table, columns, &shard, copy_format);
         // A bucket's parts upload as they are finished, so few are ever on local disk.
         let (uploads, uploader) = match store {
             Store::Local(_) => (None, None),
@@ -981,8 +916,8 @@ async fn export_to_files(
         let exporting = async {
             let mut failure: Option<anyhow::Error> = None;
             let mut rows = 0u64;
-            match src.copy_out_raw(&out_sql).await {
-                Err(e) => failure = Some(anyhow!(e).context(format!("starting {out_sql}"))),
+            match src.rows(&job.table, columns, &shard, copy_format).await {
+                Err(e) => failure = Some(anyhow!(e)),
                 Ok(mut stream) => {
                     let mut batch: Vec<Bytes> = Vec::with_capacity(1024);
                     let mut batch_bytes = 0usize;

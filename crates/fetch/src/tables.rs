@@ -28,8 +28,7 @@ use molt_schema::{
 use molt_source::CatalogReader as _;
 use molt_source_pg::PgCatalog;
 use molt_target::handling::{self, TableHandling};
-use sqlx::postgres::{PgConnectOptions, PgPool};
-use sqlx::{Connection as _, PgConnection};
+use sqlx::postgres::PgPool;
 use tracing::{debug, error, info, warn};
 
 use crate::config::{Config, DataPath, FileFormat, LoadMethod, Mode};
@@ -388,24 +387,13 @@ fn warn_identity_always(j: &TableJob, details: Option<&TableDetails>) {
 
 /// MOLT's warning for a row filter on a column no index starts with: each shard's query then
 /// scans the whole table.
-pub(crate) async fn warn_unindexed_filters(opts: &PgConnectOptions, jobs: &[TableJob]) {
-    if jobs.iter().all(|j| j.filter.is_none()) {
-        return;
-    }
-    let Ok(mut conn) = PgConnection::connect_with(opts).await else { return };
+pub(crate) async fn warn_unindexed_filters(
+    snapshot: &dyn molt_source::export::Snapshot,
+    jobs: &[TableJob],
+) {
     for j in jobs {
         let Some(filter) = &j.filter else { continue };
-        let indexed: Vec<String> = sqlx::query_scalar(
-            "SELECT a.attname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid \
-             JOIN pg_namespace n ON n.oid = c.relnamespace \
-             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
-             WHERE n.nspname = $1 AND c.relname = $2",
-        )
-        .bind(&j.table.name.schema)
-        .bind(&j.table.name.table)
-        .fetch_all(&mut conn)
-        .await
-        .unwrap_or_default();
+        let indexed = snapshot.indexed_columns(&j.table.name).await;
         for column in filter_columns(filter, &j.table) {
             if !indexed.contains(&column) {
                 warn!(
@@ -415,7 +403,6 @@ pub(crate) async fn warn_unindexed_filters(opts: &PgConnectOptions, jobs: &[Tabl
             }
         }
     }
-    let _ = conn.close().await;
 }
 
 /// The columns of `table` a filter expression names (identifiers outside string literals;

@@ -12,21 +12,13 @@ use molt_schema::{CopyFormat, Table, quote_ident};
 use sqlx::PgConnection;
 use tracing::{info, warn};
 
+pub use molt_source::export::Shard;
+use molt_source::export::{int_bounds, shards_from_bounds};
+
 use crate::snapshot::SnapshotError;
 
 /// The most shards stats-based sharding forms, as MOLT caps it.
 pub const MAX_STATS_SHARDS: usize = 200;
-
-/// One key range of a table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Shard {
-    /// 1-based position.
-    pub index: u32,
-    /// How many shards the table has.
-    pub count: u32,
-    /// `WHERE` condition selecting the range; `None` for the whole table.
-    pub predicate: Option<String>,
-}
 
 /// Quoted column list `("a", "b")` of the exported columns.
 pub fn column_list(columns: &[String]) -> String {
@@ -142,26 +134,6 @@ pub async fn plan_shards(
     Ok(shards_from_bounds(&col, &bounds))
 }
 
-/// Turns ordered boundary literals into open-ended ranges: `< b1`, `>= b1 AND < b2`, …, `>= bn`.
-pub fn shards_from_bounds(col: &str, bounds: &[String]) -> Vec<Shard> {
-    let count = u32::try_from(bounds.len() + 1).unwrap_or(u32::MAX);
-    let mut out = Vec::with_capacity(bounds.len() + 1);
-    for i in 0..=bounds.len() {
-        let pred = match (i.checked_sub(1).and_then(|j| bounds.get(j)), bounds.get(i)) {
-            (None, Some(hi)) => format!("{col} < {hi}"),
-            (Some(lo), Some(hi)) => format!("{col} >= {lo} AND {col} < {hi}"),
-            (Some(lo), None) => format!("{col} >= {lo}"),
-            (None, None) => continue,
-        };
-        out.push(Shard {
-            index: u32::try_from(i + 1).unwrap_or(u32::MAX),
-            count,
-            predicate: Some(pred),
-        });
-    }
-    out
-}
-
 async fn range_bounds(
     conn: &mut PgConnection,
     table: &Table,
@@ -180,7 +152,10 @@ async fn range_bounds(
             .await
             .map_err(query_err(what()))?;
             let (Some(lo), Some(hi)) = (lo, hi) else { return Ok(Vec::new()) };
-            Ok(int_bounds(lo, hi, n).into_iter().map(|b| b.to_string()).collect())
+            Ok(int_bounds(i128::from(lo), i128::from(hi), n)
+                .into_iter()
+                .map(|b| b.to_string())
+                .collect())
         }
         KeyKind::Float => {
             let (lo, hi): (Option<f64>, Option<f64>) =
@@ -232,24 +207,6 @@ pub async fn estimated_rows(conn: &mut PgConnection, table: &molt_schema::TableN
     .ok()
     .flatten();
     est.filter(|e| *e > 0.0).map_or(0, |e| e as u64)
-}
-
-/// `n - 1` ascending boundaries splitting `lo..=hi` into `n` near-equal integer ranges (fewer
-/// when the range is narrower than `n`).
-pub fn int_bounds(lo: i64, hi: i64, n: u32) -> Vec<i64> {
-    let span = i128::from(hi) - i128::from(lo) + 1;
-    let n = i128::from(n.max(1)).min(span.max(1));
-    let mut out = Vec::new();
-    for i in 1..n {
-        let b = i128::from(lo) + span * i / n;
-        if let Ok(b) = i64::try_from(b)
-            && out.last().is_none_or(|last| *last < b)
-            && b > lo
-        {
-            out.push(b);
-        }
-    }
-    out
 }
 
 fn u64_bounds(lo: u64, hi: u64, n: u32) -> Vec<u64> {
@@ -313,20 +270,6 @@ pub fn pick_bounds(histogram: &[String], requested: u32) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn int_ranges_cover_without_overlap() {
-        assert_eq!(int_bounds(1, 100, 4), vec![26, 51, 76]);
-        assert_eq!(int_bounds(1, 2, 4), vec![2]);
-        assert_eq!(int_bounds(5, 5, 4), Vec::<i64>::new());
-        assert_eq!(int_bounds(i64::MIN, i64::MAX, 2), vec![0]);
-        let s = shards_from_bounds("\"id\"", &["26".into(), "51".into()]);
-        assert_eq!(s.len(), 3);
-        assert_eq!(s[0].predicate.as_deref(), Some("\"id\" < 26"));
-        assert_eq!(s[1].predicate.as_deref(), Some("\"id\" >= 26 AND \"id\" < 51"));
-        assert_eq!(s[2].predicate.as_deref(), Some("\"id\" >= 51"));
-        assert!(s.iter().all(|x| x.count == 3));
-    }
 
     #[test]
     fn uuid_bounds_are_valid_uuids_in_order() {

@@ -4,7 +4,9 @@
 //! binaries consume it. No dialect crate depends on another. [`SourceError`] is the one error
 //! type they share, and its [`SourceError::Connect`] variant carries the operator's fix.
 //!
-//! Snapshot export and change streams join this crate with the fetch and replicator work.
+//! [`export`] holds the snapshot and export-session traits `fetch` runs its phases on.
+
+pub mod export;
 
 use std::error::Error as StdError;
 use std::fmt;
