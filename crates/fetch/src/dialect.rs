@@ -19,12 +19,14 @@ pub(crate) struct PinRequest {
     pub(crate) tables: Vec<TableName>,
     /// Read no cursor and check no replication settings.
     pub(crate) ignore_replication_check: bool,
+    /// How many sessions read at once (a MySQL snapshot opens them all up front).
+    pub(crate) sessions: u32,
 }
 
 /// Fails for a source this build cannot export from.
 pub(crate) fn check_supported(dialect: SourceDialect) -> anyhow::Result<()> {
     match dialect {
-        SourceDialect::Postgres => Ok(()),
+        SourceDialect::Postgres | SourceDialect::Mysql => Ok(()),
         other => bail!(
             "--source: fetch from {other} is not supported by this build yet; PostgreSQL sources are"
         ),
@@ -35,7 +37,8 @@ pub(crate) fn check_supported(dialect: SourceDialect) -> anyhow::Result<()> {
 pub(crate) fn record_name(dialect: SourceDialect) -> &'static str {
     match dialect {
         SourceDialect::Postgres => "PostgreSQL",
-        _ => "MySQL",
+        SourceDialect::Mysql => "MySQL",
+        _ => "other",
     }
 }
 
@@ -46,6 +49,20 @@ pub(crate) async fn pin(
     request: &PinRequest,
 ) -> anyhow::Result<Box<dyn Snapshot>> {
     check_supported(dialect)?;
+    if dialect == SourceDialect::Mysql {
+        if request.slot.is_some() {
+            bail!(
+                "--pglogical-replication-slot-name is for PostgreSQL sources; a MySQL fetch prints the GTID cursor replicator mylogical starts from"
+            );
+        }
+        let snapshot = molt_source_mysql::MysqlSnapshot::pin(
+            url,
+            request.sessions,
+            request.ignore_replication_check,
+        )
+        .await?;
+        return Ok(Box::new(snapshot));
+    }
     let options = molt_source_pg::snapshot::SnapshotOptions {
         slot: request.slot.clone(),
         drop_and_recreate: request.drop_and_recreate,
@@ -62,6 +79,11 @@ pub(crate) async fn details(
     tables: &[TableName],
 ) -> anyhow::Result<HashMap<TableName, TableDetails>> {
     check_supported(dialect)?;
+    if dialect == SourceDialect::Mysql {
+        // Identity columns and indexes are PostgreSQL's catalog; MySQL tables are recreated
+        // from their columns and keys.
+        return Ok(HashMap::new());
+    }
     let pool = molt_source_pg::connect(url, 1).await?;
     let read = molt_source_pg::PgCatalog::new(pool.clone()).details(tables).await;
     pool.close().await;

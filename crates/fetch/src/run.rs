@@ -17,7 +17,7 @@ use anyhow::{Context as _, anyhow, bail};
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use molt_cli::hms;
-use molt_schema::{CopyFormat, TargetDialect};
+use molt_schema::{CopyFormat, SourceDialect, TargetDialect};
 use molt_source::export::{ExportSession, Shard, Snapshot};
 use molt_target::copy_in_sql;
 use molt_target::handling::{self, TableHandling};
@@ -165,6 +165,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
     })
     .await?;
     crate::dialect::check_supported(plan.source_dialect)?;
+    if plan.source_dialect == SourceDialect::Mysql && cfg.format == FileFormat::Parquet {
+        bail!(
+            "--format parquet is not available for MySQL sources yet (its column kinds follow PostgreSQL's types); use the default CSV files or --direct-copy"
+        );
+    }
     let method = match (cfg.method, plan.target_dialect) {
         (LoadMethod::Import, TargetDialect::Postgres) => {
             info!(
@@ -273,6 +278,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
             drop_and_recreate: cfg.drop_and_recreate_slot && resumed.is_none(),
             tables: jobs.iter().map(|j| j.table.name.clone()).collect(),
             ignore_replication_check: cfg.ignore_replication_check || resumed.is_some(),
+            sessions: cfg.table_concurrency * cfg.export_concurrency,
         };
         Some(
             crate::dialect::pin(&plan.source, plan.source_dialect, &request)

@@ -8,6 +8,7 @@ mod errors;
 mod fidelity;
 mod generated;
 mod logs;
+mod mysql;
 mod parquet;
 mod resume;
 mod retired;
