@@ -170,6 +170,13 @@ fn seq_of(list: &str, domain: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writes_during_the_fetch_are_in_the_snapshot_exactly_when_the_cursor_covers_them() {
     let src = testbed().fresh_mariadb().await;
+    writes_during_fetch(&src, &src.url, &["--export-concurrency", "3", "--table-concurrency", "2"])
+        .await;
+}
+
+/// Loads tables `a` and `b` while a writer commits a row to both per transaction, and checks
+/// that each write is on the target exactly when the printed cursor covers its GTID.
+async fn writes_during_fetch(src: &TestDb, fetch_url: &str, extra: &[&str]) {
     my_exec(
         &src.url,
         "CREATE TABLE a (k INT PRIMARY KEY, gtid VARCHAR(64)); CREATE TABLE b (k INT PRIMARY KEY);
@@ -202,21 +209,10 @@ async fn writes_during_the_fetch_are_in_the_snapshot_exactly_when_the_cursor_cov
         })
     };
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let summary = fetch(
-        &src.url,
-        &dst.url,
-        &[
-            "--direct-copy",
-            "--table-handling",
-            "drop-on-target-and-recreate",
-            "--export-concurrency",
-            "3",
-            "--table-concurrency",
-            "2",
-        ],
-    )
-    .await
-    .unwrap_or_else(|e| panic!("fetch: {e:#}"));
+    let args =
+        [&["--direct-copy", "--table-handling", "drop-on-target-and-recreate"], extra].concat();
+    let summary =
+        fetch(fetch_url, &dst.url, &args).await.unwrap_or_else(|e| panic!("fetch: {e:#}"));
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let written = writer.await.unwrap();
@@ -276,4 +272,31 @@ async fn a_value_the_target_cannot_hold_fails_naming_table_and_column() {
     .await
     .expect_err("parquet is refused for MySQL sources");
     assert!(format!("{parquet:#}").contains("--format parquet"), "{parquet:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_reload_the_lock_is_named_and_one_session_still_gives_an_exact_cursor() {
+    let src = testbed().fresh_mariadb().await;
+    let user = format!("nr{}", &src.name[src.name.len().saturating_sub(20)..]);
+    my_exec(
+        &src.url,
+        &format!(
+            "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1);
+             CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY 'pw';
+             GRANT SELECT, REPLICATION CLIENT ON *.* TO '{user}'@'127.0.0.1'"
+        ),
+    )
+    .await;
+    let limited = src.url.replacen("molt:molt@", &format!("{user}:pw@"), 1);
+    let dst = testbed().fresh_pg_target().await;
+    let args = ["--direct-copy", "--table-handling", "drop-on-target-and-recreate"];
+    let err = fetch(&limited, &dst.url, &args).await.expect_err("no RELOAD, several sessions");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("GRANT RELOAD ON *.*") && text.contains("--export-concurrency 1"),
+        "{text}"
+    );
+    writes_during_fetch(&src, &limited, &["--table-concurrency", "1", "--export-concurrency", "1"])
+        .await;
+    my_exec(&src.url, &format!("DROP USER '{user}'@'127.0.0.1'")).await;
 }

@@ -80,53 +80,26 @@ impl MysqlSnapshot {
         info!(flavor = ?flavor, version = %version.unwrap_or_default(), "source server");
         let sessions = sessions.max(1);
         let started = Instant::now();
-        loop {
+        let (conns, cursor) = loop {
             match lock.query_drop("FLUSH TABLES WITH READ LOCK").await {
                 Ok(()) => {}
                 Err(mysql_async::Error::Server(e)) if e.code == 1227 || e.code == 1045 => {
-                    return Err(SourceError::query(
-                        format!(
-                            "user {:?} may not take the global read lock that gives {sessions} export sessions one snapshot: GRANT RELOAD ON *.* TO '{}'; (or run with --table-concurrency 1 --export-concurrency 1 once one-session export is chosen)",
-                            url.user(),
-                            url.user()
-                        ),
-                        mysql_async::Error::Server(e),
-                    ));
+                    if sessions == 1 && flavor == Flavor::Mariadb {
+                        info!(
+                            "no RELOAD privilege: exporting through one session, whose snapshot position MariaDB reports"
+                        );
+                        wait_for_prepared_xa(&mut lock, started, false).await?;
+                        break one_session(url, ignore_replication_check).await?;
+                    }
+                    return Err(no_lock(url, sessions, flavor, e));
                 }
                 Err(e) => return Err(SourceError::query("FLUSH TABLES WITH READ LOCK", e)),
             }
-            let prepared: Vec<mysql_async::Row> =
-                lock.query("XA RECOVER").await.map_err(q("listing prepared XA transactions"))?;
-            if prepared.is_empty() {
-                break;
+            if wait_for_prepared_xa(&mut lock, started, true).await? {
+                break locked_sessions(url, &mut lock, flavor, sessions, ignore_replication_check)
+                    .await?;
             }
-            lock.query_drop("UNLOCK TABLES").await.map_err(q("UNLOCK TABLES"))?;
-            if started.elapsed() > XA_WAIT {
-                return Err(SourceError::query(
-                    format!(
-                        "{} XA transaction(s) stayed prepared for {}s (XA RECOVER lists them): a snapshot taken now would miss them and replication could not apply their commit; commit or roll them back (XA COMMIT/XA ROLLBACK), then fetch again",
-                        prepared.len(),
-                        XA_WAIT.as_secs()
-                    ),
-                    std::io::Error::other("prepared XA transactions"),
-                ));
-            }
-            warn!(
-                prepared = prepared.len() as u64,
-                "waiting for prepared XA transactions to end before taking the snapshot"
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        let opened = open_sessions(url, sessions).await;
-        let cursor = match (&opened, ignore_replication_check) {
-            (Ok(_), false) => Some(read_cursor(&mut lock, flavor).await),
-            _ => None,
         };
-        let unlocked = lock.query_drop("UNLOCK TABLES").await;
-        let conns = opened?;
-        let cursor = cursor.transpose()?;
-        unlocked.map_err(q("UNLOCK TABLES"))?;
-        drop(lock);
         let (idle_tx, idle_rx) = mpsc::unbounded_channel();
         let alive = Arc::new(AtomicUsize::new(conns.len()));
         for c in conns {
@@ -139,6 +112,131 @@ impl MysqlSnapshot {
     pub fn flavor(&self) -> Flavor {
         self.flavor
     }
+}
+
+/// The error for a user who may not take the global read lock, with the GRANT that fixes it.
+fn no_lock(
+    url: &ConnUrl,
+    sessions: u32,
+    flavor: Flavor,
+    e: mysql_async::ServerError,
+) -> SourceError {
+    let grant = match flavor {
+        Flavor::Mariadb => format!(
+            "GRANT RELOAD ON *.* TO '{}'; or export through one consistent session (slower) with --table-concurrency 1 --export-concurrency 1",
+            url.user()
+        ),
+        Flavor::Mysql => format!("GRANT RELOAD ON *.* TO '{}';", url.user()),
+    };
+    SourceError::query(
+        format!(
+            "user {:?} may not take the global read lock (FLUSH TABLES WITH READ LOCK) that gives {sessions} export sessions one snapshot and reads the cursor at it: {grant}",
+            url.user()
+        ),
+        mysql_async::Error::Server(e),
+    )
+}
+
+/// Whether no XA transaction is prepared; with `locked`, unlocks and waits (false) while some
+/// are, failing after [`XA_WAIT`]. A user who may not run `XA RECOVER` is warned and passes.
+async fn wait_for_prepared_xa(
+    lock: &mut Conn,
+    started: Instant,
+    locked: bool,
+) -> Result<bool, SourceError> {
+    loop {
+        let prepared: Vec<mysql_async::Row> = match lock.query("XA RECOVER").await {
+            Ok(rows) => rows,
+            Err(mysql_async::Error::Server(e)) if e.code == 1227 || e.code == 1044 => {
+                warn!(error = %e, "cannot list prepared XA transactions (XA RECOVER): one open across the snapshot would stop replication at its commit");
+                return Ok(true);
+            }
+            Err(e) => return Err(SourceError::query("listing prepared XA transactions", e)),
+        };
+        if prepared.is_empty() {
+            return Ok(true);
+        }
+        if locked {
+            lock.query_drop("UNLOCK TABLES").await.map_err(q("UNLOCK TABLES"))?;
+        }
+        if started.elapsed() > XA_WAIT {
+            return Err(SourceError::query(
+                format!(
+                    "{} XA transaction(s) stayed prepared for {}s (XA RECOVER lists them): a snapshot taken now would miss them and replication could not apply their commit; commit or roll them back (XA COMMIT/XA ROLLBACK), then fetch again",
+                    prepared.len(),
+                    XA_WAIT.as_secs()
+                ),
+                std::io::Error::other("prepared XA transactions"),
+            ));
+        }
+        warn!(
+            prepared = prepared.len() as u64,
+            "waiting for prepared XA transactions to end before taking the snapshot"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if locked {
+            return Ok(false);
+        }
+    }
+}
+
+/// Opens the sessions while the lock holds, reads the cursor, unlocks.
+async fn locked_sessions(
+    url: &ConnUrl,
+    lock: &mut Conn,
+    flavor: Flavor,
+    sessions: u32,
+    ignore_replication_check: bool,
+) -> Result<(Vec<Conn>, Option<String>), SourceError> {
+    let opened = open_sessions(url, sessions).await;
+    let cursor = match (&opened, ignore_replication_check) {
+        (Ok(_), false) => Some(read_cursor(lock, flavor).await),
+        _ => None,
+    };
+    let unlocked = lock.query_drop("UNLOCK TABLES").await;
+    let conns = opened?;
+    let cursor = cursor.transpose()?;
+    unlocked.map_err(q("UNLOCK TABLES"))?;
+    Ok((conns, cursor))
+}
+
+/// MariaDB without the lock: one session, and the binlog position its snapshot stands at
+/// (`binlog_snapshot_file`/`binlog_snapshot_position`, turned into GTIDs by
+/// `BINLOG_GTID_POS`), which no commit can come between.
+async fn one_session(
+    url: &ConnUrl,
+    ignore_replication_check: bool,
+) -> Result<(Vec<Conn>, Option<String>), SourceError> {
+    let mut conns = open_sessions(url, 1).await?;
+    if ignore_replication_check {
+        return Ok((conns, None));
+    }
+    let Some(conn) = conns.first_mut() else { return Ok((conns, None)) };
+    let status: Vec<(String, String)> = conn
+        .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
+        .await
+        .map_err(q("reading the snapshot's binlog position"))?;
+    let get = |name: &str| {
+        status.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+    };
+    let (Some(file), Some(pos)) = (get("binlog_snapshot_file"), get("binlog_snapshot_position"))
+    else {
+        return Err(SourceError::query(
+            "the server reports no binlog position for the snapshot: binary logging must be on (log_bin) for replication",
+            std::io::Error::other("no binlog_snapshot_file"),
+        ));
+    };
+    let gtids: Option<String> = conn
+        .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file.clone(), pos.clone()))
+        .await
+        .map_err(q("turning the snapshot's binlog position into GTIDs"))?;
+    let Some(gtids) = gtids else {
+        return Err(SourceError::query(
+            format!("BINLOG_GTID_POS({file}, {pos}) is NULL: the binlog file is gone; fetch again"),
+            std::io::Error::other("no GTID position"),
+        ));
+    };
+    Ok((conns, Some(gtids)))
 }
 
 async fn open_sessions(url: &ConnUrl, n: u32) -> Result<Vec<Conn>, SourceError> {
