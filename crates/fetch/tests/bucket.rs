@@ -10,7 +10,7 @@ use molt_testkit::{EVERY_PG_TYPE, EVERY_PG_TYPE_TABLES, S3_BUCKET, S3_KEY, TestD
 
 /// Runs the fetch binary with the S3 access key id `key_id` (s3rver checks ids, not V4
 /// signatures), logging at debug to stdout.
-fn fetch_bin(src: &TestDb, dst: &TestDb, key_id: &str, extra: &[&str]) -> Output {
+pub(crate) fn fetch_bin(src: &TestDb, dst: &TestDb, key_id: &str, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fetch"))
         .args(["--source", &src.url, "--target", &dst.url, "--allow-tls-mode-disable"])
         .args(["--metrics-listen-addr", "", "--log-file", "stdout", "--logging", "debug"])
@@ -24,7 +24,7 @@ fn fetch_bin(src: &TestDb, dst: &TestDb, key_id: &str, extra: &[&str]) -> Output
         .unwrap()
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 

@@ -300,3 +300,38 @@ async fn without_reload_the_lock_is_named_and_one_session_still_gives_an_exact_c
         .await;
     my_exec(&src.url, &format!("DROP USER '{user}'@'127.0.0.1'")).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mariadb_export_to_s3_then_import_keeps_every_value() {
+    use crate::bucket::{fetch_bin, text};
+    let src = testbed().fresh_mariadb().await;
+    my_exec(&src.url, TYPES).await;
+    let dst = testbed().fresh_pg_target().await;
+    let bucket = format!("s3://{}/mariadb/{}", molt_testkit::S3_BUCKET, src.name);
+    let key = molt_testkit::S3_KEY;
+    let exported = fetch_bin(
+        &src,
+        &dst,
+        key,
+        &["--bucket-path", &bucket, "--mode", "export-only", "--flush-rows", "900"],
+    );
+    assert!(exported.status.success(), "{}", text(&exported));
+    assert!(text(&exported).contains("\"cdc_cursor\":\"0-"), "{}", text(&exported));
+    let imported = fetch_bin(
+        &src,
+        &dst,
+        key,
+        &[
+            "--bucket-path",
+            &bucket,
+            "--mode",
+            "import-only",
+            "--use-copy",
+            "--table-handling",
+            "drop-on-target-and-recreate",
+            "--cleanup",
+        ],
+    );
+    assert!(imported.status.success(), "{}", text(&imported));
+    check_kinds(&src, &dst.url).await;
+}
