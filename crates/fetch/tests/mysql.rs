@@ -335,3 +335,22 @@ async fn mariadb_export_to_s3_then_import_keeps_every_value() {
     assert!(imported.status.success(), "{}", text(&imported));
     check_kinds(&src, &dst.url).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serial_a_statement_format_binlog_is_refused_with_the_setting_to_change() {
+    let own =
+        molt_testkit::OwnMariadb::start("fetch-statement-binlog", "binlog_format = STATEMENT")
+            .unwrap();
+    let src = own.fresh().await;
+    my_exec(&src.url, "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1)").await;
+    let dst = testbed().fresh_pg_target().await;
+    let args = ["--direct-copy", "--table-handling", "drop-on-target-and-recreate"];
+    let err = fetch(&src.url, &dst.url, &args).await.expect_err("STATEMENT binlog");
+    let text = format!("{err:#}");
+    assert!(text.contains("binlog_format") && text.contains("ROW"), "{text}");
+    assert!(text.contains("--ignore-replication-check"), "{text}");
+    let plain = [&args[..], &["--ignore-replication-check"]].concat();
+    let summary = fetch(&src.url, &dst.url, &plain).await.unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(summary.rows, vec![1]);
+    assert_eq!(summary.cdc_cursor, "", "no cursor without the replication check");
+}

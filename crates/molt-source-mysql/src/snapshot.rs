@@ -33,6 +33,7 @@ use mysql_async::{Conn, Pool};
 use tokio::sync::{Mutex, mpsc};
 use tracing::{info, warn};
 
+use crate::binlog::{check_source, check_source_with_catalog_names};
 use crate::connect::{classify, flavor_of, opts};
 use crate::export::MysqlExportSession;
 use crate::{Flavor, connect};
@@ -78,6 +79,19 @@ impl MysqlSnapshot {
             lock.query_first("SELECT VERSION()").await.map_err(q("reading the server version"))?;
         let flavor = flavor_of(&version.clone().unwrap_or_default());
         info!(flavor = ?flavor, version = %version.unwrap_or_default(), "source server");
+        if !ignore_replication_check {
+            check_source_with_catalog_names(&pool, flavor).await.map_err(|e| {
+                SourceError::query(
+                    "the source's binlog cannot carry replication from the cursor fetch prints (fix the settings below, or pass --ignore-replication-check for a load without replication)",
+                    e,
+                )
+            })?;
+            if check_source(&pool, flavor).await.is_err() {
+                warn!(
+                    "binlog_row_metadata is not FULL: the binlog carries no column names, so start replicator mylogical with --fetchMetadata (or SET GLOBAL binlog_row_metadata = 'FULL')"
+                );
+            }
+        }
         let sessions = sessions.max(1);
         let started = Instant::now();
         let (conns, cursor) = loop {
