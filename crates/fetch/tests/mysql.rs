@@ -354,3 +354,27 @@ async fn serial_a_statement_format_binlog_is_refused_with_the_setting_to_change(
     assert_eq!(summary.rows, vec![1]);
     assert_eq!(summary.cdc_cursor, "", "no cursor without the replication check");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyless_table_is_skipped_and_a_nul_byte_in_text_is_refused_by_name() {
+    let src = testbed().fresh_mariadb().await;
+    my_exec(
+        &src.url,
+        "CREATE TABLE keyed (id INT PRIMARY KEY); INSERT INTO keyed VALUES (1), (2);
+         CREATE TABLE loose (v INT); INSERT INTO loose VALUES (1);",
+    )
+    .await;
+    let dst = testbed().fresh_pg_target().await;
+    let args = ["--direct-copy", "--table-handling", "drop-on-target-and-recreate"];
+    let summary = fetch(&src.url, &dst.url, &args).await.unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(summary.rows, vec![2]);
+    assert!(
+        summary.skipped_unmigratable_tables.iter().any(|t| t.ends_with("loose")),
+        "{:?}",
+        summary.skipped_unmigratable_tables
+    );
+    my_exec(&src.url, "DROP TABLE loose; INSERT INTO keyed VALUES (3); CREATE TABLE notes (id INT PRIMARY KEY, body VARCHAR(20)); INSERT INTO notes VALUES (7, CONCAT('a', CHAR(0), 'b'))").await;
+    let err = fetch(&src.url, &dst.url, &args).await.expect_err("PostgreSQL text cannot hold NUL");
+    let text = format!("{err:#}");
+    assert!(text.contains("notes") && text.contains("column body"), "{text}");
+}
