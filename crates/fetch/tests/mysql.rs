@@ -2,47 +2,12 @@
 //! their meaning on every data path, every export session reads one snapshot, and the cursor
 //! is the snapshot's GTID position.
 
-use molt_testkit::sql::scalar;
-use molt_testkit::{TestDb, testbed};
+use molt_testkit::sql::{my_exec, my_scalar, scalar};
+use molt_testkit::{EVERY_MARIADB_TYPE, TestDb, testbed};
 use molt_url::ConnUrl;
 use mysql_async::prelude::Queryable as _;
 
 use crate::support::{fetch, scratch_dir};
-
-async fn my_exec(url: &str, sql: &str) {
-    let pool = molt_source_mysql::connect(&ConnUrl::parse(url).unwrap()).await.unwrap();
-    let mut conn = pool.get_conn().await.unwrap();
-    conn.query_drop(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    drop(conn);
-    pool.disconnect().await.unwrap();
-}
-
-async fn my_scalar(url: &str, sql: &str) -> String {
-    let pool = molt_source_mysql::connect(&ConnUrl::parse(url).unwrap()).await.unwrap();
-    let mut conn = pool.get_conn().await.unwrap();
-    let v: Option<String> = conn.query_first(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    drop(conn);
-    pool.disconnect().await.unwrap();
-    v.unwrap_or_default()
-}
-
-const TYPES: &str = "
-CREATE TABLE kinds (
-  id BIGINT UNSIGNED PRIMARY KEY,
-  i INT, u INT UNSIGNED, m MEDIUMINT, d DECIMAL(65,30), f FLOAT, g DOUBLE,
-  ok BOOL, s VARCHAR(80) CHARACTER SET utf8mb4, t TEXT, l VARCHAR(10) CHARACTER SET latin1,
-  dt DATETIME(6), ts TIMESTAMP(6) NULL, day DATE, tm TIME, y YEAR, b BIT(5),
-  e ENUM('small','large'), st SET('a','b','c'), j JSON, bl BLOB, bn BINARY(4), uid UUID
-);
-SET time_zone = '+05:00';
-INSERT INTO kinds VALUES
- (18446744073709551615, -2147483648, 4294967295, -8388608, 123456789012345678901234567890.123456789012345678901234567891,
-  0.1, 2.2250738585072014e-308, 1, 'tab\\there, new\\nline, back\\\\slash, \"quoted\", 😀', '', 'café',
-  '2024-02-29 23:59:59.123456', '2024-01-01 05:30:00.000001', '1000-01-01', '12:34:56', 2155, b'10101',
-  'large', 'a,c', '{\"k\": [1, 2.50, \"x\"]}', x'00ff10', x'0102', '123e4567-e89b-12d3-a456-426614174000'),
- (1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
-INSERT INTO kinds (id, s) SELECT seq, CONCAT('row ', seq) FROM seq_2_to_5000;
-";
 
 /// Each column of row `id` as the target prints it.
 async fn target_row(url: &str, id: &str) -> Vec<String> {
@@ -107,7 +72,7 @@ async fn check_kinds(src: &TestDb, dst: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mariadb_values_keep_their_meaning_through_direct_copy() {
     let src = testbed().fresh_mariadb().await;
-    my_exec(&src.url, TYPES).await;
+    my_exec(&src.url, EVERY_MARIADB_TYPE).await;
     let dst = testbed().fresh_pg_target().await;
     let summary = fetch(
         &src.url,
@@ -133,7 +98,7 @@ async fn mariadb_values_keep_their_meaning_through_direct_copy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mariadb_values_keep_their_meaning_through_local_csv_files() {
     let src = testbed().fresh_mariadb().await;
-    my_exec(&src.url, TYPES).await;
+    my_exec(&src.url, EVERY_MARIADB_TYPE).await;
     let dst = testbed().fresh_pg_target().await;
     let dir = scratch_dir("mariadb-local");
     fetch(
@@ -305,7 +270,7 @@ async fn without_reload_the_lock_is_named_and_one_session_still_gives_an_exact_c
 async fn mariadb_export_to_s3_then_import_keeps_every_value() {
     use crate::bucket::{fetch_bin, text};
     let src = testbed().fresh_mariadb().await;
-    my_exec(&src.url, TYPES).await;
+    my_exec(&src.url, EVERY_MARIADB_TYPE).await;
     let dst = testbed().fresh_pg_target().await;
     let bucket = format!("s3://{}/mariadb/{}", molt_testkit::S3_BUCKET, src.name);
     let key = molt_testkit::S3_KEY;

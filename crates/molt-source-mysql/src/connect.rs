@@ -76,6 +76,29 @@ pub async fn connect(url: &ConnUrl) -> Result<Pool, SourceError> {
     Ok(pool)
 }
 
+/// Settings of every session [`connect_for_reading`] opens: values then read the way
+/// [`crate::value::value_text`] expects (UTC timestamps, CHARs without padding).
+pub const READ_SESSION_SETTINGS: [&str; 2] = [
+    "SET time_zone = '+00:00'",
+    "SET sql_mode = REPLACE(@@sql_mode, 'PAD_CHAR_TO_FULL_LENGTH', '')",
+];
+
+/// A pool of at most `size` sessions set up to read values as [`crate::value::value_text`]
+/// expects, checked with one connection first.
+///
+/// # Errors
+/// [`SourceError::Connect`] naming the host and what to check.
+pub async fn connect_for_reading(url: &ConnUrl, size: usize) -> Result<Pool, SourceError> {
+    let constraints = mysql_async::PoolConstraints::new(1, size.max(1)).unwrap_or_default();
+    let opts = opts(url)?
+        .init(READ_SESSION_SETTINGS.iter().map(|s| (*s).to_owned()).collect())
+        .pool_opts(mysql_async::PoolOpts::default().with_constraints(constraints));
+    let pool = Pool::new(opts);
+    let mut conn = pool.get_conn().await.map_err(|e| SourceError::connect(url, classify(&e), e))?;
+    conn.query_drop("SELECT 1").await.map_err(|e| SourceError::connect(url, classify(&e), e))?;
+    Ok(pool)
+}
+
 /// Asks the server whether it is MySQL or MariaDB.
 ///
 /// # Errors

@@ -14,5 +14,5 @@ pub mod snapshot;
 pub mod value;
 
 pub use catalog::MysqlCatalog;
-pub use connect::{Flavor, connect, server_flavor};
+pub use connect::{Flavor, READ_SESSION_SETTINGS, connect, connect_for_reading, server_flavor};
 pub use snapshot::MysqlSnapshot;

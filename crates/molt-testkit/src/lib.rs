@@ -232,6 +232,27 @@ fn pg_url(port: u16, database: &str) -> String {
     format!("postgres://{TEST_USER}:{TEST_PASSWORD}@127.0.0.1:{port}/{database}?sslmode=disable")
 }
 
+/// A MariaDB table `kinds` (key `BIGINT UNSIGNED`) with a column of every MariaDB type fetch
+/// maps, one row of edge values, one of NULLs and 4999 more (ids 2 to 5000); the edge row is
+/// written with `time_zone = '+05:00'`, so its `TIMESTAMP` is `2024-01-01 00:30:00.000001` UTC.
+pub const EVERY_MARIADB_TYPE: &str = "
+CREATE TABLE kinds (
+  id BIGINT UNSIGNED PRIMARY KEY,
+  i INT, u INT UNSIGNED, m MEDIUMINT, d DECIMAL(65,30), f FLOAT, g DOUBLE,
+  ok BOOL, s VARCHAR(80) CHARACTER SET utf8mb4, t TEXT, l VARCHAR(10) CHARACTER SET latin1,
+  dt DATETIME(6), ts TIMESTAMP(6) NULL, day DATE, tm TIME, y YEAR, b BIT(5),
+  e ENUM('small','large'), st SET('a','b','c'), j JSON, bl BLOB, bn BINARY(4), uid UUID
+);
+SET time_zone = '+05:00';
+INSERT INTO kinds VALUES
+ (18446744073709551615, -2147483648, 4294967295, -8388608, 123456789012345678901234567890.123456789012345678901234567891,
+  0.1, 2.2250738585072014e-308, 1, 'tab\\there, new\\nline, back\\\\slash, \"quoted\", 😀', '', 'café',
+  '2024-02-29 23:59:59.123456', '2024-01-01 05:30:00.000001', '1000-01-01', '12:34:56', 2155, b'10101',
+  'large', 'a,c', '{\"k\": [1, 2.50, \"x\"]}', x'00ff10', x'0102', '123e4567-e89b-12d3-a456-426614174000'),
+ (1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+INSERT INTO kinds (id, s) SELECT seq, CONCAT('row ', seq) FROM seq_2_to_5000;
+";
+
 /// A PostgreSQL schema holding every type fetch and verify must carry exactly (numerics at
 /// full precision, NaN/±Infinity/-0, time zones, bytea with every byte value, quoting traps,
 /// NULL beside the empty string, json, arrays, enums, bit strings, inet) in four tables keyed

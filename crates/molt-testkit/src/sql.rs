@@ -65,3 +65,31 @@ pub async fn flush_wal(url: &str) -> String {
     exec(url, FLUSH_WAL_SQL).await;
     scalar(url, "SELECT pg_current_wal_flush_lsn()::text").await
 }
+
+/// Runs `sql` (one or more statements) on a MySQL or MariaDB server.
+///
+/// # Panics
+/// When connecting or a statement fails.
+pub async fn my_exec(url: &str, sql: &str) {
+    use mysql_async::prelude::Queryable as _;
+    let mut c = mysql_async::Conn::from_url(url)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+    c.query_drop(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let _ = c.disconnect().await;
+}
+
+/// The single value `sql` returns on a MySQL or MariaDB server, as text (`""` for NULL).
+///
+/// # Panics
+/// When connecting or the query fails.
+pub async fn my_scalar(url: &str, sql: &str) -> String {
+    use mysql_async::prelude::Queryable as _;
+    let mut c = mysql_async::Conn::from_url(url)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+    let v: Option<Option<String>> =
+        c.query_first(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let _ = c.disconnect().await;
+    v.flatten().unwrap_or_default()
+}

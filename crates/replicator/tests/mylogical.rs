@@ -8,20 +8,11 @@ use molt_cursor::MariadbGtidList;
 use molt_replicator::{Command, ReplicatorArgs, mylogical};
 use molt_schema::{SourceDialect, TableFilter, TableName, TargetDialect, ddl, map_table};
 use molt_source::CatalogReader as _;
-use molt_testkit::sql::{exec, scalar};
+use molt_testkit::sql::{exec, my_exec, scalar};
 use molt_testkit::{TestDb, testbed};
 use molt_url::ConnUrl;
 use mysql_async::prelude::Queryable as _;
 use sqlx::{Connection as _, PgConnection};
-
-/// Runs statements on MariaDB.
-async fn my_exec(url: &str, sql: &str) {
-    let pool = molt_source_mysql::connect(&ConnUrl::parse(url).unwrap()).await.unwrap();
-    let mut conn = pool.get_conn().await.unwrap();
-    conn.query_drop(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    drop(conn);
-    pool.disconnect().await.unwrap();
-}
 
 /// Rows of a MariaDB table as `|`-joined text, ordered by `key` (`cols` spelled so both
 /// servers print them alike).

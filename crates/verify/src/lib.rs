@@ -6,7 +6,9 @@
 //! one type on the source and another on the target, [`pairs`]), and returns a
 //! [`Report`]; the exit code says whether the data matched (0 clean, 3 differences, 1 error).
 
+pub mod mysql;
 pub mod pairs;
+pub mod pg;
 pub mod rows;
 mod run;
 pub mod value;

@@ -13,11 +13,10 @@
 use std::cmp::Ordering;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use std::collections::HashMap;
 
-use molt_schema::{Table, quote_ident};
-use molt_source_pg::export::Shard;
-use sqlx::{PgPool, Row as _};
+use futures_util::future::BoxFuture;
+use molt_schema::Table;
 use tracing::warn;
 
 use crate::value::{Kind, cmp_keys, same};
@@ -50,6 +49,13 @@ pub struct TablePlan {
     pub source_filter: Option<String>,
     /// `--filter-path` condition on the target.
     pub target_filter: Option<String>,
+    /// Type of each key column on the source, as its SQL spells it.
+    pub source_key_types: Vec<String>,
+    /// Type of each key column on the target.
+    pub target_key_types: Vec<String>,
+    /// Both sides sort keys alike, so a shard is compared by merging two key-ordered
+    /// streams; otherwise each side's rows are looked up by key on the other.
+    pub ordered_alike: bool,
 }
 
 /// Which side a query reads.
@@ -61,20 +67,52 @@ pub enum Side {
     Target,
 }
 
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Side::Source => "source",
+            Side::Target => "target",
+        })
+    }
+}
+
 impl TablePlan {
     /// Columns whose types cannot be compared (`num_column_mismatch`).
     pub fn uncomparable(&self) -> u64 {
         self.comparable.iter().filter(|c| !**c).count() as u64
     }
 
-    fn name(&self, side: Side) -> &molt_schema::TableName {
+    /// The type of key column `i` on `side`, as that side's SQL spells it.
+    pub fn key_type(&self, side: Side, i: usize) -> &str {
+        let types = match side {
+            Side::Source => &self.source_key_types,
+            Side::Target => &self.target_key_types,
+        };
+        types.get(i).map_or("text", String::as_str)
+    }
+
+    /// The same plan reading the key columns only.
+    #[must_use]
+    pub fn keys_only(&self) -> TablePlan {
+        let n = self.key_len;
+        TablePlan {
+            columns: self.columns[..n].to_vec(),
+            kinds: self.kinds[..n].to_vec(),
+            comparable: self.comparable[..n].to_vec(),
+            ..self.clone()
+        }
+    }
+
+    /// The table's name on `side`.
+    pub fn name(&self, side: Side) -> &molt_schema::TableName {
         match side {
             Side::Source => &self.table.name,
             Side::Target => &self.target_name,
         }
     }
 
-    fn filter(&self, side: Side) -> Option<String> {
+    /// The `--filter-path` condition on `side`, parenthesized.
+    pub fn filter(&self, side: Side) -> Option<String> {
         match side {
             Side::Source => self.source_filter.as_ref(),
             Side::Target => self.target_filter.as_ref(),
@@ -143,105 +181,48 @@ pub struct ReadOptions {
     pub rows_per_second: u64,
 }
 
-type Row = Vec<Option<String>>;
+/// One row as text per column (`None` for NULL), key columns first.
+pub type Row = Vec<Option<String>>;
 
-/// Each column as text, aliased so that `ORDER BY "key"` sorts by the column, not by its
-/// text (PostgreSQL resolves ORDER BY names against output columns first).
-fn select_list(plan: &TablePlan) -> String {
-    plan.columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("{}::text AS \"c{i}\"", quote_ident(c)))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// One side's rows of a table, read as PostgreSQL prints them.
+///
+/// Implemented per dialect ([`crate::pg::PgReader`], [`crate::mysql::MysqlReader`]).
+pub trait RowReader: Send + Sync {
+    /// Up to `limit` rows of `range` (a condition in this side's SQL, `None` for the whole
+    /// table) whose key follows `after`, in key order.
+    fn page<'a>(
+        &'a self,
+        plan: &'a TablePlan,
+        range: Option<&'a str>,
+        after: Option<&'a [Option<String>]>,
+        limit: u64,
+    ) -> BoxFuture<'a, anyhow::Result<Vec<Row>>>;
+
+    /// The rows whose keys are among `keys` (each a row's leading key columns), in any order.
+    fn lookup<'a>(
+        &'a self,
+        plan: &'a TablePlan,
+        keys: &'a [Row],
+    ) -> BoxFuture<'a, anyhow::Result<Vec<Row>>>;
 }
 
-fn key_expr(plan: &TablePlan, i: usize) -> String {
-    let k = quote_ident(&plan.columns[i]);
-    if plan.key_collatable[i] { format!("{k} COLLATE \"C\"") } else { k }
+/// A key range of a shard, as a condition in each side's SQL (`None`: the whole table).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyRange {
+    /// On the source.
+    pub source: Option<String>,
+    /// On the target.
+    pub target: Option<String>,
 }
 
-fn key_literal(plan: &TablePlan, i: usize, value: &str) -> String {
-    let ty = plan
-        .table
-        .column(&plan.columns[i])
-        .map(|c| c.ty.spelling.clone())
-        .unwrap_or_else(|| "text".into());
-    let lit = format!("CAST({} AS {ty})", molt_schema::ddl::quote_literal(value));
-    if plan.key_collatable[i] { format!("{lit} COLLATE \"C\"") } else { lit }
-}
-
-fn order_by(plan: &TablePlan) -> String {
-    (0..plan.key_len).map(|i| key_expr(plan, i)).collect::<Vec<_>>().join(", ")
-}
-
-/// The page query after `after` (exclusive) within `shard`.
-pub fn page_sql(
-    plan: &TablePlan,
-    side: Side,
-    shard: &Shard,
-    after: Option<&Row>,
-    limit: u64,
-) -> String {
-    let table = plan.name(side);
-    let mut conds: Vec<String> = shard.predicate.iter().cloned().chain(plan.filter(side)).collect();
-    if let Some(after) = after {
-        let keys: Vec<String> = (0..plan.key_len).map(|i| key_expr(plan, i)).collect();
-        let lits: Vec<String> = (0..plan.key_len)
-            .map(|i| {
-                after[i].as_deref().map_or_else(|| "NULL".to_owned(), |v| key_literal(plan, i, v))
-            })
-            .collect();
-        conds.push(format!("({}) > ({})", keys.join(", "), lits.join(", ")));
+impl KeyRange {
+    /// The condition for `side`.
+    pub fn on(&self, side: Side) -> Option<&str> {
+        match side {
+            Side::Source => self.source.as_deref(),
+            Side::Target => self.target.as_deref(),
+        }
     }
-    let filter =
-        if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
-    format!(
-        "SELECT {} FROM {}{filter} ORDER BY {} LIMIT {limit}",
-        select_list(plan),
-        table.quoted(),
-        order_by(plan)
-    )
-}
-
-fn lookup_sql(plan: &TablePlan, side: Side, keys: &[Row]) -> String {
-    let table = plan.name(side);
-    let extra = plan.filter(side).map(|f| format!(" AND {f}")).unwrap_or_default();
-    let cols: Vec<String> = (0..plan.key_len).map(|i| quote_ident(&plan.columns[i])).collect();
-    let tuples: Vec<String> = keys
-        .iter()
-        .map(|k| {
-            let lits: Vec<String> = (0..plan.key_len)
-                .map(|i| {
-                    let ty = plan
-                        .table
-                        .column(&plan.columns[i])
-                        .map(|c| c.ty.spelling.clone())
-                        .unwrap_or_else(|| "text".into());
-                    k[i].as_deref().map_or_else(
-                        || "NULL".to_owned(),
-                        |v| format!("CAST({} AS {ty})", molt_schema::ddl::quote_literal(v)),
-                    )
-                })
-                .collect();
-            format!("({})", lits.join(", "))
-        })
-        .collect();
-    format!(
-        "SELECT {} FROM {} WHERE ({}) IN ({}){extra} ORDER BY {}",
-        select_list(plan),
-        table.quoted(),
-        cols.join(", "),
-        tuples.join(", "),
-        order_by(plan)
-    )
-}
-
-async fn fetch_rows(pool: &PgPool, sql: &str, width: usize) -> Result<Vec<Row>, sqlx::Error> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).fetch_all(pool).await?;
-    rows.iter()
-        .map(|r| (0..width).map(|i| r.try_get::<Option<String>, _>(i)).collect::<Result<Row, _>>())
-        .collect()
 }
 
 /// How one matched pair of rows compares.
@@ -288,147 +269,24 @@ impl Diff {
     }
 }
 
-/// Compares a key range by row count and checksum (sum of 64-bit hashes of each row's text)
-/// on both sides at once; `Some(rows)` when they agree, `None` when the rows must be compared
-/// one by one. Only for [`TablePlan::hashable`] plans.
-///
-/// # Errors
-/// A failed query on either side.
-pub async fn checksums_agree(
-    plan: &TablePlan,
-    source: &PgPool,
-    target: &PgPool,
-    shard: &Shard,
-) -> anyhow::Result<Option<u64>> {
-    let cols: Vec<String> = plan.columns.iter().map(|c| quote_ident(c)).collect();
-    let sql = |side: Side| {
-        let conds: Vec<String> = shard.predicate.iter().cloned().chain(plan.filter(side)).collect();
-        let filter = if conds.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", conds.join(" AND "))
-        };
-        format!(
-            "SELECT count(*), COALESCE(sum(hashtextextended(r::text, 0)), 0)::text FROM (SELECT {} FROM {}{filter}) r",
-            cols.join(", "),
-            plan.name(side).quoted()
-        )
-    };
-    let (s_sql, t_sql) = (sql(Side::Source), sql(Side::Target));
-    let q = |pool: &PgPool, text: String| {
-        let pool = pool.clone();
-        async move {
-            sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(text)).fetch_one(&pool).await
-        }
-    };
-    let (s, t) = tokio::join!(q(source, s_sql), q(target, t_sql));
-    let (s, t) =
-        (s.context("checksumming on the source")?, t.context("checksumming on the target")?);
-    Ok((s == t).then(|| u64::try_from(s.0).unwrap_or(0)))
-}
-
-/// Verifies one shard.
+/// Verifies one shard: by a merge of both sides in key order when they sort alike, by key
+/// lookups both ways otherwise.
 ///
 /// # Errors
 /// A failed query on either side.
 pub async fn verify_shard(
     plan: &TablePlan,
-    source: &PgPool,
-    target: &PgPool,
-    shard: &Shard,
+    source: &dyn RowReader,
+    target: &dyn RowReader,
+    range: &KeyRange,
     opts: ReadOptions,
 ) -> anyhow::Result<Counts> {
-    let width = plan.columns.len();
-    let key_kinds: Vec<Kind> = plan.kinds[..plan.key_len].to_vec();
     let mut counts = Counts::default();
-    let mut diffs: Vec<Diff> = Vec::new();
-    let (mut s_rows, mut t_rows): (Vec<Row>, Vec<Row>) = (Vec::new(), Vec::new());
-    let (mut si, mut ti) = (0usize, 0usize);
-    let (mut s_after, mut t_after): (Option<Row>, Option<Row>) = (None, None);
-    let (mut s_done, mut t_done) = (false, false);
-    let started = std::time::Instant::now();
-    loop {
-        // Refill whichever side ran out, both at once when both did.
-        let s_need = si >= s_rows.len() && !s_done;
-        let t_need = ti >= t_rows.len() && !t_done;
-        if s_need || t_need {
-            let s_sql = page_sql(plan, Side::Source, shard, s_after.as_ref(), opts.batch);
-            let t_sql = page_sql(plan, Side::Target, shard, t_after.as_ref(), opts.batch);
-            let (s_page, t_page) = tokio::join!(
-                async {
-                    if s_need {
-                        fetch_rows(source, &s_sql, width).await.map(Some)
-                    } else {
-                        Ok(None)
-                    }
-                },
-                async {
-                    if t_need {
-                        fetch_rows(target, &t_sql, width).await.map(Some)
-                    } else {
-                        Ok(None)
-                    }
-                },
-            );
-            if let Some(p) = s_page.map_err(|e| {
-                anyhow::anyhow!(e).context(format!("reading {} on the source", plan.table.name))
-            })? {
-                s_done = (p.len() as u64) < opts.batch;
-                s_after = p.last().map(|r| r[..plan.key_len].to_vec());
-                metrics::counter!(molt_metrics::verify::ROWS_READ, "table" => plan.table.name.to_string()).increment(p.len() as u64);
-                s_rows = p;
-                si = 0;
-            }
-            if let Some(p) = t_page.map_err(|e| {
-                anyhow::anyhow!(e).context(format!("reading {} on the target", plan.target_name))
-            })? {
-                t_done = (p.len() as u64) < opts.batch;
-                t_after = p.last().map(|r| r[..plan.key_len].to_vec());
-                t_rows = p;
-                ti = 0;
-            }
-            throttle(opts.rows_per_second, counts.truth_rows, started).await;
-        }
-        let s = s_rows.get(si);
-        let t = t_rows.get(ti);
-        match (s, t) {
-            (None, None) => break,
-            (Some(s), None) => {
-                counts.truth_rows += 1;
-                diffs.push(Diff::Missing(s.clone()));
-                si += 1;
-            }
-            (None, Some(t)) => {
-                diffs.push(Diff::Extraneous(t.clone()));
-                ti += 1;
-            }
-            (Some(s), Some(t)) => {
-                match cmp_keys(&key_kinds, &s[..plan.key_len], &t[..plan.key_len]) {
-                    Ordering::Less => {
-                        counts.truth_rows += 1;
-                        diffs.push(Diff::Missing(s.clone()));
-                        si += 1;
-                    }
-                    Ordering::Greater => {
-                        diffs.push(Diff::Extraneous(t.clone()));
-                        ti += 1;
-                    }
-                    Ordering::Equal => {
-                        counts.truth_rows += 1;
-                        match judge(plan, s, t) {
-                            Verdict::Success => counts.success += 1,
-                            Verdict::Conditional => counts.conditional_success += 1,
-                            Verdict::Mismatch(cols) => {
-                                diffs.push(Diff::Mismatch(s.clone(), t.clone(), cols))
-                            }
-                        }
-                        si += 1;
-                        ti += 1;
-                    }
-                }
-            }
-        }
-    }
+    let mut diffs = if plan.ordered_alike {
+        merge(plan, source, target, range, opts, &mut counts).await?
+    } else {
+        look_up_both_ways(plan, source, target, range, opts, &mut counts).await?
+    };
     if opts.live && !diffs.is_empty() {
         diffs = recheck(plan, source, target, diffs, opts, &mut counts).await?;
     }
@@ -449,6 +307,187 @@ pub async fn verify_shard(
     Ok(counts)
 }
 
+/// Reads both sides in key order, a page at a time, and walks them together.
+async fn merge(
+    plan: &TablePlan,
+    source: &dyn RowReader,
+    target: &dyn RowReader,
+    range: &KeyRange,
+    opts: ReadOptions,
+    counts: &mut Counts,
+) -> anyhow::Result<Vec<Diff>> {
+    let key_kinds: Vec<Kind> = plan.kinds[..plan.key_len].to_vec();
+    let mut diffs: Vec<Diff> = Vec::new();
+    let (mut s_rows, mut t_rows): (Vec<Row>, Vec<Row>) = (Vec::new(), Vec::new());
+    let (mut si, mut ti) = (0usize, 0usize);
+    let (mut s_after, mut t_after): (Option<Row>, Option<Row>) = (None, None);
+    let (mut s_done, mut t_done) = (false, false);
+    let started = std::time::Instant::now();
+    loop {
+        // Refill whichever side ran out, both at once when both did.
+        let s_need = si >= s_rows.len() && !s_done;
+        let t_need = ti >= t_rows.len() && !t_done;
+        if s_need || t_need {
+            let (s_page, t_page) = tokio::join!(
+                async {
+                    if s_need {
+                        source
+                            .page(plan, range.on(Side::Source), s_after.as_deref(), opts.batch)
+                            .await
+                            .map(Some)
+                    } else {
+                        Ok(None)
+                    }
+                },
+                async {
+                    if t_need {
+                        target
+                            .page(plan, range.on(Side::Target), t_after.as_deref(), opts.batch)
+                            .await
+                            .map(Some)
+                    } else {
+                        Ok(None)
+                    }
+                },
+            );
+            if let Some(p) = s_page? {
+                s_done = (p.len() as u64) < opts.batch;
+                s_after = p.last().map(|r| r[..plan.key_len].to_vec());
+                metrics::counter!(molt_metrics::verify::ROWS_READ, "table" => plan.table.name.to_string()).increment(p.len() as u64);
+                s_rows = p;
+                si = 0;
+            }
+            if let Some(p) = t_page? {
+                t_done = (p.len() as u64) < opts.batch;
+                t_after = p.last().map(|r| r[..plan.key_len].to_vec());
+                t_rows = p;
+                ti = 0;
+            }
+            throttle(opts.rows_per_second, counts.truth_rows, started).await;
+        }
+        let s = s_rows.get(si);
+        let t = t_rows.get(ti);
+        let order = match (s, t) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(s), Some(t)) => cmp_keys(&key_kinds, &s[..plan.key_len], &t[..plan.key_len]),
+        };
+        match (order, s, t) {
+            (Ordering::Less, Some(s), _) => {
+                counts.truth_rows += 1;
+                diffs.push(Diff::Missing(s.clone()));
+                si += 1;
+            }
+            (Ordering::Greater, _, Some(t)) => {
+                diffs.push(Diff::Extraneous(t.clone()));
+                ti += 1;
+            }
+            (_, Some(s), Some(t)) => {
+                counts.truth_rows += 1;
+                if let Some(d) = compare(plan, s, t, counts) {
+                    diffs.push(d);
+                }
+                si += 1;
+                ti += 1;
+            }
+            _ => break,
+        }
+    }
+    Ok(diffs)
+}
+
+/// Counts a matched pair; the difference when there is one.
+fn compare(plan: &TablePlan, s: &Row, t: &Row, counts: &mut Counts) -> Option<Diff> {
+    match judge(plan, s, t) {
+        Verdict::Success => counts.success += 1,
+        Verdict::Conditional => counts.conditional_success += 1,
+        Verdict::Mismatch(cols) => return Some(Diff::Mismatch(s.clone(), t.clone(), cols)),
+    }
+    None
+}
+
+/// Rows per key lookup query.
+const LOOKUP_KEYS: usize = 500;
+
+/// Finds `key` among `rows`: by its exact text first, then by meaning (`1.0` is `1`).
+fn find<'r>(
+    kinds: &[Kind],
+    index: &HashMap<&[Option<String>], &'r Row>,
+    rows: &'r [Row],
+    key: &[Option<String>],
+) -> Option<&'r Row> {
+    index
+        .get(key)
+        .copied()
+        .or_else(|| rows.iter().find(|r| cmp_keys(kinds, &r[..key.len()], key) == Ordering::Equal))
+}
+
+/// For keys the two sides sort differently (strings under a MySQL collation): every source
+/// page is looked up by key on the target, then every target key on the source, so each
+/// side is read once in its own order and memory holds one page.
+async fn look_up_both_ways(
+    plan: &TablePlan,
+    source: &dyn RowReader,
+    target: &dyn RowReader,
+    range: &KeyRange,
+    opts: ReadOptions,
+    counts: &mut Counts,
+) -> anyhow::Result<Vec<Diff>> {
+    let n = plan.key_len;
+    let key_kinds: Vec<Kind> = plan.kinds[..n].to_vec();
+    let mut diffs = Vec::new();
+    let started = std::time::Instant::now();
+    let mut after: Option<Row> = None;
+    loop {
+        let page = source.page(plan, range.on(Side::Source), after.as_deref(), opts.batch).await?;
+        metrics::counter!(molt_metrics::verify::ROWS_READ, "table" => plan.table.name.to_string())
+            .increment(page.len() as u64);
+        for chunk in page.chunks(LOOKUP_KEYS) {
+            let keys: Vec<Row> = chunk.iter().map(|r| r[..n].to_vec()).collect();
+            let found = target.lookup(plan, &keys).await?;
+            let index: HashMap<&[Option<String>], &Row> =
+                found.iter().map(|r| (&r[..n], r)).collect();
+            for s in chunk {
+                counts.truth_rows += 1;
+                match find(&key_kinds, &index, &found, &s[..n]) {
+                    Some(t) => diffs.extend(compare(plan, s, t, counts)),
+                    None => diffs.push(Diff::Missing(s.clone())),
+                }
+            }
+        }
+        if (page.len() as u64) < opts.batch {
+            break;
+        }
+        after = page.last().map(|r| r[..n].to_vec());
+        throttle(opts.rows_per_second, counts.truth_rows, started).await;
+    }
+    // Target rows with no source row: their keys, looked up on the source. A lookup there
+    // may answer with a key equal only under the source's collation (`A` for `a`): it is
+    // not the same key, and `find` compares exactly.
+    let keys_plan = plan.keys_only();
+    let mut after: Option<Row> = None;
+    loop {
+        let page =
+            target.page(&keys_plan, range.on(Side::Target), after.as_deref(), opts.batch).await?;
+        for chunk in page.chunks(LOOKUP_KEYS) {
+            let found = source.lookup(&keys_plan, chunk).await?;
+            let index: HashMap<&[Option<String>], &Row> =
+                found.iter().map(|r| (&r[..n], r)).collect();
+            for t in chunk {
+                if find(&key_kinds, &index, &found, t).is_none() {
+                    diffs.push(Diff::Extraneous(t.clone()));
+                }
+            }
+        }
+        if (page.len() as u64) < opts.batch {
+            break;
+        }
+        after = page.last().cloned();
+    }
+    Ok(diffs)
+}
+
 async fn throttle(rows_per_second: u64, rows: u64, started: std::time::Instant) {
     if rows_per_second == 0 {
         return;
@@ -461,8 +500,8 @@ async fn throttle(rows_per_second: u64, rows: u64, started: std::time::Instant) 
 
 async fn recheck(
     plan: &TablePlan,
-    source: &PgPool,
-    target: &PgPool,
+    source: &dyn RowReader,
+    target: &dyn RowReader,
     mut diffs: Vec<Diff>,
     opts: ReadOptions,
     counts: &mut Counts,
@@ -478,31 +517,31 @@ async fn recheck(
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
         let mut still = Vec::new();
-        for chunk in diffs.chunks(500) {
+        for chunk in diffs.chunks(LOOKUP_KEYS) {
             let keys: Vec<Row> = chunk.iter().map(|d| d.key(n)).collect();
-            let (s_sql, t_sql) =
-                (lookup_sql(plan, Side::Source, &keys), lookup_sql(plan, Side::Target, &keys));
-            let (s, t) = tokio::join!(
-                fetch_rows(source, &s_sql, plan.columns.len()),
-                fetch_rows(target, &t_sql, plan.columns.len())
-            );
+            let (s, t) = tokio::join!(source.lookup(plan, &keys), target.lookup(plan, &keys));
             let (s, t) = (s?, t?);
-            for key in &keys {
+            for (d, key) in chunk.iter().zip(&keys) {
                 let find = |rows: &[Row]| {
                     rows.iter()
                         .find(|r| cmp_keys(&key_kinds, &r[..n], key) == Ordering::Equal)
                         .cloned()
                 };
-                match (find(&s), find(&t)) {
-                    (Some(sr), Some(tr)) => match judge(plan, &sr, &tr) {
-                        Verdict::Success => counts.success += 1,
-                        Verdict::Conditional => counts.conditional_success += 1,
-                        Verdict::Mismatch(cols) => still.push(Diff::Mismatch(sr, tr, cols)),
-                    },
+                let (sr, tr) = (find(&s), find(&t));
+                // A source row is a truth row: one that appeared or vanished on the source
+                // meanwhile changes the count.
+                let was = !matches!(d, Diff::Extraneous(_));
+                match (was, sr.is_some()) {
+                    (false, true) => counts.truth_rows += 1,
+                    (true, false) => counts.truth_rows = counts.truth_rows.saturating_sub(1),
+                    _ => {}
+                }
+                match (sr, tr) {
+                    (Some(sr), Some(tr)) => still.extend(compare(plan, &sr, &tr, counts)),
                     (Some(sr), None) => still.push(Diff::Missing(sr)),
                     (None, Some(tr)) => still.push(Diff::Extraneous(tr)),
-                    // Deleted on both sides meanwhile: no longer a source row.
-                    (None, None) => counts.truth_rows = counts.truth_rows.saturating_sub(1),
+                    // Deleted on both sides meanwhile.
+                    (None, None) => {}
                 }
             }
         }

@@ -9,13 +9,15 @@ use molt_schema::compare::{MismatchTag, compare_tables, types_compatible};
 use molt_schema::{SourceDialect, SqlType, TableFilter, TargetTable, map_table};
 use molt_source::CatalogReader as _;
 use molt_source_pg::PgCatalog;
-use molt_source_pg::export::{Shard, estimated_rows, plan_shards};
+use molt_source_pg::export::{estimated_rows, plan_shards};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Connection as _, PgConnection};
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
-use crate::rows::{Counts, ReadOptions, TablePlan, checksums_agree, verify_shard};
+use crate::mysql::MysqlReader;
+use crate::pg::{PgReader, SESSION, checksums_agree};
+use crate::rows::{Counts, KeyRange, ReadOptions, RowReader, Side, TablePlan, verify_shard};
 use crate::value::Kind;
 
 /// What verify found.
@@ -75,7 +77,29 @@ pub struct Config {
     pub transforms: molt_schema::rules::Transforms,
 }
 
-const SESSION: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 3; SET bytea_output = 'hex'";
+/// The source side: a PostgreSQL pool (which can also checksum ranges) or a MySQL one.
+enum Source {
+    Pg(PgReader),
+    Mysql(MysqlReader),
+}
+
+impl Source {
+    fn reader(&self) -> &dyn RowReader {
+        match self {
+            Source::Pg(r) => r,
+            Source::Mysql(r) => r,
+        }
+    }
+
+    async fn close(self) {
+        match self {
+            Source::Pg(r) => r.pool.close().await,
+            Source::Mysql(r) => {
+                let _ = r.pool.disconnect().await;
+            }
+        }
+    }
+}
 
 async fn pool(url: &molt_url::ConnUrl, size: u32) -> anyhow::Result<PgPool> {
     // Probe once for a clear error, then a pool whose sessions print values alike.
@@ -111,15 +135,19 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
         type_map_file: None,
     })
     .await?;
-    if plan.source_dialect != SourceDialect::Postgres {
-        anyhow::bail!(
-            "--source: verify from {} is not supported by this build yet; PostgreSQL sources are",
-            plan.source_dialect
-        );
-    }
-    info!("verification in progress");
     let size = cfg.concurrency.max(1) + 1;
-    let source = pool(&plan.source, size).await?;
+    let source = match plan.source_dialect {
+        SourceDialect::Postgres => {
+            Source::Pg(PgReader { pool: pool(&plan.source, size).await?, side: Side::Source })
+        }
+        SourceDialect::Mysql => Source::Mysql(MysqlReader {
+            pool: molt_source_mysql::connect_for_reading(&plan.source, size as usize).await?,
+        }),
+        other => anyhow::bail!(
+            "--source: verify from {other} is not supported by this build; PostgreSQL, MySQL and MariaDB sources are"
+        ),
+    };
+    info!("verification in progress");
     let target = pool(&plan.target, size).await?;
     let target_tables = PgCatalog::new(target.clone()).tables(&TableFilter::all()).await?;
     let mut report = Report::default();
@@ -184,12 +212,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
         // column mismatch, so the table does not pass.
         let lacking = mismatches.iter().filter(|m| m.tag == MismatchTag::MissingColumn).count();
         missing_columns.insert(table.name.to_string(), lacking as u64);
-        let mut p = table_plan(table, mapped, &target_mapped);
+        let mut p = table_plan(table, mapped, target_table, &target_mapped);
+        p.ordered_alike = match plan.source_dialect {
+            SourceDialect::Mysql => crate::mysql::ordered_alike(table),
+            _ => true,
+        };
         if let Some(f) = cfg.filters.for_table(&table.name) {
             p.source_filter = Some(f.source.clone());
             p.target_filter = Some(f.target.clone());
         }
         p.hashable = plan.target_dialect == molt_schema::TargetDialect::Postgres
+            && plan.source_dialect == SourceDialect::Postgres
             && p.comparable.iter().all(|c| *c)
             && p.columns.iter().all(|c| {
                 let s = table.column(c).map(|x| &x.ty.spelling);
@@ -201,31 +234,49 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
     let gate = Arc::new(Semaphore::new(cfg.concurrency.max(1) as usize));
     let mut set = tokio::task::JoinSet::new();
     let mut order = Vec::new();
-    let opts = molt_source_pg::connect_options(&plan.source)?;
-    let mut conn = PgConnection::connect_with(&opts).await.context("connecting to the source")?;
+    // PostgreSQL sources are split by the planner fetch uses, MySQL ones by integer key.
+    let mut conn = match &source {
+        Source::Pg(_) => {
+            let opts = molt_source_pg::connect_options(&plan.source)?;
+            Some(PgConnection::connect_with(&opts).await.context("connecting to the source")?)
+        }
+        Source::Mysql(_) => None,
+    };
+    let source = Arc::new(source);
     for p in plans {
         // Checksummable tables are cut into ranges of about a page each, so that a difference
         // costs one page of row reads; the ranges are grouped into --table-splits shards.
         let splits = cfg.table_splits.max(1);
-        let fine = if p.hashable {
-            let est = estimated_rows(&mut conn, &p.table.name).await;
-            // Small ranges keep the cost of a difference low: one range of rows read.
-            let chunk = cfg.read.batch.min(CHECKSUM_RANGE_ROWS) as f64;
-            let pages = (est.max(1) as f64 / chunk).ceil() as u32;
-            pages.clamp(splits, 4096)
-        } else {
-            splits
+        let ranges: Vec<KeyRange> = match (&*source, conn.as_mut()) {
+            (Source::Pg(_), Some(conn)) => {
+                let fine = if p.hashable {
+                    let est = estimated_rows(conn, &p.table.name).await;
+                    // Small ranges keep the cost of a difference low: one range of rows read.
+                    let chunk = cfg.read.batch.min(CHECKSUM_RANGE_ROWS) as f64;
+                    let pages = (est.max(1) as f64 / chunk).ceil() as u32;
+                    pages.clamp(splits, 4096)
+                } else {
+                    splits
+                };
+                plan_shards(conn, &p.table, fine, false)
+                    .await?
+                    .into_iter()
+                    .map(|s| KeyRange { source: s.predicate.clone(), target: s.predicate })
+                    .collect()
+            }
+            (Source::Mysql(r), _) => r.ranges(&p.table, splits).await?,
+            (Source::Pg(_), None) => vec![KeyRange::default()],
         };
-        let ranges = plan_shards(&mut conn, &p.table, fine, false).await?;
         let per_group = ranges.len().div_ceil(splits as usize).max(1);
-        let groups: Vec<Vec<Shard>> = ranges.chunks(per_group).map(<[Shard]>::to_vec).collect();
+        let groups: Vec<Vec<KeyRange>> =
+            ranges.chunks(per_group).map(<[KeyRange]>::to_vec).collect();
         let count = u32::try_from(groups.len()).unwrap_or(u32::MAX);
         let p = Arc::new(p);
         let lacking = missing_columns.get(&p.table.name.to_string()).copied().unwrap_or(0);
         order.push((p.table.name.to_string(), p.uncomparable() + lacking));
         for (i, group) in groups.into_iter().enumerate() {
             let (p, gate, source, target) =
-                (Arc::clone(&p), Arc::clone(&gate), source.clone(), target.clone());
+                (Arc::clone(&p), Arc::clone(&gate), Arc::clone(&source), target.clone());
             let read = cfg.read;
             let index = u32::try_from(i + 1).unwrap_or(u32::MAX);
             set.spawn(async move {
@@ -236,7 +287,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
             });
         }
     }
-    let _ = conn.close().await;
+    if let Some(conn) = conn {
+        let _ = conn.close().await;
+    }
     // Shards add up rows; uncomparable columns are the table's, counted once.
     let mut per_table: Vec<(String, Counts)> = order
         .into_iter()
@@ -260,12 +313,19 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
         net_duration = %hms(elapsed),
         "verification complete"
     );
-    source.close().await;
+    if let Ok(source) = Arc::try_unwrap(source) {
+        source.close().await;
+    }
     target.close().await;
     Ok(report)
 }
 
-fn table_plan(table: &molt_schema::Table, mapped: &TargetTable, target: &TargetTable) -> TablePlan {
+fn table_plan(
+    table: &molt_schema::Table,
+    mapped: &TargetTable,
+    target_table: &molt_schema::Table,
+    target: &TargetTable,
+) -> TablePlan {
     let mut columns: Vec<String> = table.primary_key.clone();
     for c in &table.columns {
         if !columns.contains(&c.name) && target.columns.iter().any(|t| t.name == c.name) {
@@ -295,6 +355,11 @@ fn table_plan(table: &molt_schema::Table, mapped: &TargetTable, target: &TargetT
         .collect();
     let key_len = table.primary_key.len();
     let key_collatable = columns[..key_len].iter().map(|c| collatable(&ty(c))).collect();
+    let spelling = |t: &molt_schema::Table, c: &String| {
+        t.column(c).map_or_else(|| "text".to_owned(), |x| x.ty.spelling.clone())
+    };
+    let source_key_types = columns[..key_len].iter().map(|c| spelling(table, c)).collect();
+    let target_key_types = columns[..key_len].iter().map(|c| spelling(target_table, c)).collect();
     TablePlan {
         table: table.clone(),
         target_name: mapped.name.clone(),
@@ -306,14 +371,17 @@ fn table_plan(table: &molt_schema::Table, mapped: &TargetTable, target: &TargetT
         hashable: false,
         source_filter: None,
         target_filter: None,
+        source_key_types,
+        target_key_types,
+        ordered_alike: true,
     }
 }
 
 async fn run_shard(
     p: &TablePlan,
-    source: &PgPool,
+    source: &Source,
     target: &PgPool,
-    ranges: &[Shard],
+    ranges: &[KeyRange],
     (index, count): (u32, u32),
     read: ReadOptions,
 ) -> anyhow::Result<Counts> {
@@ -324,15 +392,17 @@ async fn run_shard(
         p.table.name,
     );
     let mut c = Counts::default();
+    let target_reader = PgReader { pool: target.clone(), side: Side::Target };
     for range in ranges {
-        if p.hashable
-            && let Some(rows) = checksums_agree(p, source, target, range).await?
+        if let Source::Pg(s) = source
+            && p.hashable
+            && let Some(rows) = checksums_agree(p, &s.pool, target, range.source.as_deref()).await?
         {
             c.truth_rows += rows;
             c.success += rows;
             continue;
         }
-        c.add(&verify_shard(p, source, target, range, read).await?);
+        c.add(&verify_shard(p, source.reader(), &target_reader, range, read).await?);
     }
     c.column_mismatch = p.uncomparable();
     let suffix = if c.conditional_success > 0 {

@@ -8,6 +8,7 @@ use molt_verify::{Report, VerifyArgs, rows::Counts};
 
 mod definitions;
 mod logs;
+mod mysql;
 mod pairs;
 
 /// A source and a target both holding `sql`.

@@ -1,0 +1,304 @@
+//! Reading rows from a MySQL or MariaDB source for verify: binary-protocol pages in the
+//! server's own key order, each value as the text fetch writes for it
+//! ([`molt_source_mysql::value::value_text`]), so that a row fetched and the row read here
+//! compare by meaning with the target's.
+//!
+//! The server orders strings by their collation (case- and accent-insensitive by default),
+//! which no PostgreSQL order matches; [`ordered_alike`] tells the tables whose keys sort the
+//! same on both sides (integers, decimals, dates and times, binary strings) from the others,
+//! which verify compares by key lookups instead of a merge.
+
+use anyhow::Context as _;
+use futures_util::future::BoxFuture;
+use molt_schema::{ColumnType, Table};
+use molt_source::export::{int_bounds, shards_from_bounds};
+use molt_source_mysql::export::quote_mysql_ident;
+use molt_source_mysql::value::value_text;
+use mysql_async::Pool;
+use mysql_async::prelude::Queryable as _;
+
+use crate::rows::{KeyRange, Row, RowReader, Side, TablePlan};
+
+/// The MySQL source of a verify run.
+#[derive(Debug, Clone)]
+pub struct MysqlReader {
+    /// Sessions set up by [`molt_source_mysql::connect_for_reading`].
+    pub pool: Pool,
+}
+
+fn is_integer(name: &str) -> bool {
+    matches!(name, "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "year")
+}
+
+fn is_binary(name: &str) -> bool {
+    matches!(name, "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob")
+}
+
+/// Whether every key column of `table` sorts on MySQL exactly as its mapped column sorts on
+/// PostgreSQL (by number, by instant, or by bytes), so both sides can be merged in key order.
+pub fn ordered_alike(table: &Table) -> bool {
+    table.primary_key_columns().all(|c| {
+        let n = c.ty.name.as_str();
+        is_integer(n)
+            || is_binary(n)
+            || matches!(n, "decimal" | "numeric" | "date" | "datetime" | "timestamp")
+    })
+}
+
+/// A key value (as [`value_text`] wrote it) as a MySQL literal of its column's type.
+///
+/// Numbers are written bare (a quoted number would compare as a double), instants without
+/// the `+00` the session's UTC makes implicit, bytes and bits in hex and binary, and every
+/// other value as hex UTF-8 with an introducer, so no quoting or `sql_mode` can change it.
+pub fn literal(ty: &ColumnType, value: Option<&str>) -> anyhow::Result<String> {
+    let Some(v) = value else { return Ok("NULL".into()) };
+    let n = ty.name.as_str();
+    let number = |v: &str| {
+        let digits = v.strip_prefix('-').unwrap_or(v);
+        let (whole, frac) = digits.split_once('.').unwrap_or((digits, "0"));
+        !whole.is_empty()
+            && whole.bytes().all(|b| b.is_ascii_digit())
+            && !frac.is_empty()
+            && frac.bytes().all(|b| b.is_ascii_digit())
+    };
+    let lit = if is_integer(n) || matches!(n, "decimal" | "numeric" | "float" | "double") {
+        let float = matches!(n, "float" | "double")
+            && v.parse::<f64>().is_ok_and(f64::is_finite)
+            && v.bytes().all(|b| b.is_ascii_digit() || b"-+.eE".contains(&b));
+        if !(number(v) || float) {
+            anyhow::bail!("key value {v:?} is not a number for a {} column", ty.spelling);
+        }
+        v.to_owned()
+    } else if matches!(n, "date" | "datetime" | "timestamp" | "time") {
+        let v = v.strip_suffix("+00").unwrap_or(v);
+        if !v.bytes().all(|b| b.is_ascii_digit() || b" -:.".contains(&b)) {
+            anyhow::bail!("key value {v:?} is not a {} value", ty.spelling);
+        }
+        format!("'{v}'")
+    } else if is_binary(n) {
+        let hex = v.strip_prefix("\\x").unwrap_or(v);
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            anyhow::bail!("key value {v:?} is not hex bytes for a {} column", ty.spelling);
+        }
+        format!("X'{hex}'")
+    } else if n == "bit" {
+        if !v.bytes().all(|b| b == b'0' || b == b'1') {
+            anyhow::bail!("key value {v:?} is not a bit string");
+        }
+        format!("b'{v}'")
+    } else {
+        let hex: String = v.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("_utf8mb4 X'{hex}'")
+    };
+    Ok(lit)
+}
+
+fn table_sql(plan: &TablePlan) -> String {
+    let name = &plan.table.name;
+    format!("{}.{}", quote_mysql_ident(&name.schema), quote_mysql_ident(&name.table))
+}
+
+fn key_types(plan: &TablePlan) -> anyhow::Result<Vec<&ColumnType>> {
+    plan.columns[..plan.key_len]
+        .iter()
+        .map(|c| {
+            plan.table
+                .column(c)
+                .map(|col| &col.ty)
+                .with_context(|| format!("key column {c} is not in {}", plan.table.name))
+        })
+        .collect()
+}
+
+/// `(k1, k2, …) > (v1, v2, …)` spelled out, so every server reads it as a key range.
+fn after_condition(plan: &TablePlan, after: &[Option<String>]) -> anyhow::Result<String> {
+    let types = key_types(plan)?;
+    let mut terms = Vec::new();
+    for i in 0..plan.key_len {
+        let mut parts = Vec::new();
+        for j in 0..i {
+            parts.push(format!(
+                "{} = {}",
+                quote_mysql_ident(&plan.columns[j]),
+                literal(types[j], after[j].as_deref())?
+            ));
+        }
+        parts.push(format!(
+            "{} > {}",
+            quote_mysql_ident(&plan.columns[i]),
+            literal(types[i], after[i].as_deref())?
+        ));
+        terms.push(format!("({})", parts.join(" AND ")));
+    }
+    Ok(format!("({})", terms.join(" OR ")))
+}
+
+/// The page query: rows of `range` after `after` in the server's key order.
+pub fn page_sql(
+    plan: &TablePlan,
+    range: Option<&str>,
+    after: Option<&[Option<String>]>,
+    limit: u64,
+) -> anyhow::Result<String> {
+    let mut conds: Vec<String> =
+        range.map(|r| format!("({r})")).into_iter().chain(plan.filter(Side::Source)).collect();
+    if let Some(after) = after {
+        conds.push(after_condition(plan, after)?);
+    }
+    let filter =
+        if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
+    let cols: Vec<String> = plan.columns.iter().map(|c| quote_mysql_ident(c)).collect();
+    let order: Vec<String> = cols[..plan.key_len].to_vec();
+    Ok(format!(
+        "SELECT {} FROM {}{filter} ORDER BY {} LIMIT {limit}",
+        cols.join(", "),
+        table_sql(plan),
+        order.join(", ")
+    ))
+}
+
+fn lookup_sql(plan: &TablePlan, keys: &[Row]) -> anyhow::Result<String> {
+    let types = key_types(plan)?;
+    let mut alternatives = Vec::with_capacity(keys.len());
+    for k in keys {
+        let mut parts = Vec::with_capacity(plan.key_len);
+        for (i, ty) in types.iter().enumerate() {
+            parts.push(format!(
+                "{} = {}",
+                quote_mysql_ident(&plan.columns[i]),
+                literal(ty, k[i].as_deref())?
+            ));
+        }
+        alternatives.push(format!("({})", parts.join(" AND ")));
+    }
+    let extra = plan.filter(Side::Source).map(|f| format!(" AND {f}")).unwrap_or_default();
+    let cols: Vec<String> = plan.columns.iter().map(|c| quote_mysql_ident(c)).collect();
+    Ok(format!(
+        "SELECT {} FROM {} WHERE ({}){extra}",
+        cols.join(", "),
+        table_sql(plan),
+        alternatives.join(" OR ")
+    ))
+}
+
+impl MysqlReader {
+    async fn rows(&self, plan: &TablePlan, sql: String) -> anyhow::Result<Vec<Row>> {
+        let types: Vec<&ColumnType> = plan
+            .columns
+            .iter()
+            .map(|c| plan.table.column(c).map(|col| &col.ty))
+            .collect::<Option<_>>()
+            .with_context(|| format!("a column of {} is not in its catalog", plan.table.name))?;
+        let mut conn = self.pool.get_conn().await.context("connecting to the source")?;
+        let rows: Vec<mysql_async::Row> = conn
+            .exec(sql, ())
+            .await
+            .with_context(|| format!("reading {} on the source", plan.table.name))?;
+        rows.iter()
+            .map(|row| {
+                types
+                    .iter()
+                    .enumerate()
+                    .map(|(i, ty)| match row.as_ref(i) {
+                        Some(v) => value_text(ty, v).map_err(|e| {
+                            anyhow::anyhow!(e.in_column(plan.columns[i].clone()))
+                                .context(format!("reading {} on the source", plan.table.name))
+                        }),
+                        None => Ok(None),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Key ranges of `table` for `wanted` shards: even splits of an integer first key column
+    /// between its minimum and maximum, in each side's SQL; one range otherwise.
+    ///
+    /// # Errors
+    /// The range query failed.
+    pub async fn ranges(&self, table: &Table, wanted: u32) -> anyhow::Result<Vec<KeyRange>> {
+        let whole = vec![KeyRange::default()];
+        let Some(key) = table.primary_key_columns().next() else { return Ok(whole) };
+        if wanted <= 1 || !is_integer(&key.ty.name) {
+            return Ok(whole);
+        }
+        let col = quote_mysql_ident(&key.name);
+        let sql = format!(
+            "SELECT CAST(MIN({col}) AS CHAR), CAST(MAX({col}) AS CHAR) FROM {}.{}",
+            quote_mysql_ident(&table.name.schema),
+            quote_mysql_ident(&table.name.table)
+        );
+        let mut conn = self.pool.get_conn().await.context("connecting to the source")?;
+        let range: Option<(Option<String>, Option<String>)> = conn
+            .query_first(sql)
+            .await
+            .with_context(|| format!("reading the key range of {}", table.name))?;
+        let Some((Some(lo), Some(hi))) = range else { return Ok(whole) };
+        let (Ok(lo), Ok(hi)) = (lo.parse::<i128>(), hi.parse::<i128>()) else { return Ok(whole) };
+        let bounds: Vec<String> =
+            int_bounds(lo, hi, wanted).into_iter().map(|b| b.to_string()).collect();
+        if bounds.is_empty() {
+            return Ok(whole);
+        }
+        let source = shards_from_bounds(&col, &bounds);
+        let target = shards_from_bounds(&molt_schema::quote_ident(&key.name), &bounds);
+        Ok(source
+            .into_iter()
+            .zip(target)
+            .map(|(s, t)| KeyRange { source: s.predicate, target: t.predicate })
+            .collect())
+    }
+}
+
+impl RowReader for MysqlReader {
+    fn page<'a>(
+        &'a self,
+        plan: &'a TablePlan,
+        range: Option<&'a str>,
+        after: Option<&'a [Option<String>]>,
+        limit: u64,
+    ) -> BoxFuture<'a, anyhow::Result<Vec<Row>>> {
+        Box::pin(async move { self.rows(plan, page_sql(plan, range, after, limit)?).await })
+    }
+
+    fn lookup<'a>(
+        &'a self,
+        plan: &'a TablePlan,
+        keys: &'a [Row],
+    ) -> BoxFuture<'a, anyhow::Result<Vec<Row>>> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            self.rows(plan, lookup_sql(plan, keys)?).await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ty(s: &str) -> ColumnType {
+        ColumnType::parse(molt_schema::SourceDialect::Mysql, s).unwrap()
+    }
+
+    #[test]
+    fn key_literals_keep_their_type_and_cannot_break_out() {
+        assert_eq!(
+            literal(&ty("bigint(20) unsigned"), Some("18446744073709551615")).unwrap(),
+            "18446744073709551615"
+        );
+        assert_eq!(literal(&ty("decimal(10,2)"), Some("-1.50")).unwrap(), "-1.50");
+        assert!(literal(&ty("int(11)"), Some("1 OR 1=1")).is_err());
+        assert_eq!(
+            literal(&ty("timestamp(6)"), Some("2024-01-01 00:30:00.000001+00")).unwrap(),
+            "'2024-01-01 00:30:00.000001'"
+        );
+        assert!(literal(&ty("datetime"), Some("2024-01-01'; DROP")).is_err());
+        assert_eq!(literal(&ty("varbinary(4)"), Some("\\x00ff")).unwrap(), "X'00ff'");
+        assert_eq!(literal(&ty("bit(3)"), Some("101")).unwrap(), "b'101'");
+        assert_eq!(literal(&ty("varchar(10)"), Some("a'b\\")).unwrap(), "_utf8mb4 X'6127625c'");
+        assert_eq!(literal(&ty("int"), None).unwrap(), "NULL");
+    }
+}
