@@ -151,6 +151,25 @@ async fn live_mode_accepts_a_difference_that_replication_fixes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn live_mode_counts_a_row_that_reaches_the_source_while_verify_runs_as_a_source_row() {
+    let (s, t) = pair("CREATE TABLE t (id int4 PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' FROM generate_series(1, 50) g;").await;
+    exec(&t.url, "INSERT INTO t VALUES (51, 'v')").await;
+    // The row exists on the target first (say, failback wrote it) and then on the source.
+    let url = s.url.clone();
+    let late = tokio::spawn(async move { exec(&url, "INSERT INTO t VALUES (51, 'v')").await });
+    let r = verify(&s, &t, &["--live"]).await;
+    late.await.unwrap();
+    let c = counts(&r, "public.t");
+    assert!(c.success <= c.truth_rows, "no success without its source row: {c:?}");
+    if c.extraneous == 0 {
+        assert_eq!((c.truth_rows, c.success), (51, 51), "{c:?}");
+        assert!(c.clean(), "{c:?}");
+    } else {
+        assert_eq!((c.truth_rows, c.success, c.extraneous), (50, 50, 1), "{c:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn row_filters_and_renames_select_what_is_compared() {
     let s = testbed().fresh_pg_source().await;
     let t = testbed().fresh_pg_target().await;
