@@ -194,7 +194,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
     let target_pool = molt_source_pg::connect(&plan.target, conns).await?;
 
     // Tables without a primary key cannot be sharded or resumed by key; MOLT skips them.
-    let (mut jobs, skipped) = tables::build_jobs(&cfg, plan.tables, plan.mapped);
+    let (mut jobs, skipped) =
+        tables::build_jobs(&cfg, plan.source_dialect, plan.tables, plan.mapped);
     if jobs.is_empty() {
         bail!(
             "no table can be migrated: every selected table lacks a primary key (pass --skip-pk-check to load them unsharded)"

@@ -6,7 +6,7 @@
 //!
 //! | target table | columns left out of the export and the load |
 //! |---|---|
-//! | recreated (`drop-on-target-and-recreate`) | the source's generated columns, created generated again |
+//! | recreated (`drop-on-target-and-recreate`) | the source's generated columns, created generated again (PostgreSQL sources; other sources' expressions are in their SQL, so those columns are plain and loaded) |
 //! | existing (`none`, `truncate-if-exists`, a resumed fetch) | the target table's generated columns; a column generated only on the source loads the source's values |
 //! | `--mode export-only`, CSV | as the target is at export time (and as recreated for a table not there yet); the manifest lists the columns, which import-only loads |
 //! | `--mode export-only`, Parquet | none: a data lake computes nothing |
@@ -59,14 +59,22 @@ pub(crate) struct TableJob {
 
 /// Jobs for the tables with a primary key (or every table with `--skip-pk-check`), and the
 /// names of those skipped, as MOLT skips them.
+///
+/// A generated column of a source whose SQL is not the target's (MySQL, Oracle) becomes a
+/// plain column that loads the source's computed values: its expression would not run on the
+/// target (backquoted names, functions PostgreSQL lacks or does not call immutable).
 pub(crate) fn build_jobs(
     cfg: &Config,
+    source_dialect: SourceDialect,
     tables: Vec<Table>,
     mapped: Vec<TargetTable>,
 ) -> (Vec<TableJob>, Vec<String>) {
     let mut jobs = Vec::new();
     let mut skipped = Vec::new();
-    for (table, mapped) in tables.into_iter().zip(mapped) {
+    for (mut table, mapped) in tables.into_iter().zip(mapped) {
+        if source_dialect != SourceDialect::Postgres {
+            plain_generated_columns(&mut table, source_dialect);
+        }
         if table.primary_key.is_empty() && !cfg.skip_pk_check {
             warn!(
                 table = %table.name,
@@ -89,6 +97,24 @@ pub(crate) fn build_jobs(
         }
     }
     (jobs, skipped)
+}
+
+/// Turns the generated columns of `table` (from a source speaking another SQL) into plain
+/// ones, saying which and with what expression.
+fn plain_generated_columns(table: &mut Table, dialect: SourceDialect) {
+    let mut named = Vec::new();
+    for c in &mut table.columns {
+        if let Some(g) = c.generated.take() {
+            named.push(format!("{} AS {}", c.name, g.expr));
+        }
+    }
+    if !named.is_empty() {
+        warn!(
+            table = %table.name,
+            columns = %crate::run::json_list(&named),
+            "generated columns in {dialect} SQL are loaded as plain columns holding the source's values; re-create them as computed columns on the target after cutover if they must stay computed"
+        );
+    }
 }
 
 /// `--transformations-file`: target names, and the columns left out of each table.

@@ -341,5 +341,39 @@ async fn a_keyless_table_is_skipped_and_a_nul_byte_in_text_is_refused_by_name() 
     my_exec(&src.url, "DROP TABLE loose; INSERT INTO keyed VALUES (3); CREATE TABLE notes (id INT PRIMARY KEY, body VARCHAR(20)); INSERT INTO notes VALUES (7, CONCAT('a', CHAR(0), 'b'))").await;
     let err = fetch(&src.url, &dst.url, &args).await.expect_err("PostgreSQL text cannot hold NUL");
     let text = format!("{err:#}");
-    assert!(text.contains("notes") && text.contains("column body"), "{text}");
+    assert!(
+        text.contains("notes") && text.contains("column body") && text.contains("`id` = '7'"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_generated_columns_load_the_sources_values_into_plain_columns() {
+    let src = testbed().fresh_mariadb().await;
+    my_exec(
+        &src.url,
+        "CREATE TABLE g (id INT PRIMARY KEY, a INT, twice INT AS (a * 2) STORED, label VARCHAR(12) AS (CONCAT('n', a)) VIRTUAL);
+         INSERT INTO g (id, a) VALUES (1, 5), (2, NULL);",
+    )
+    .await;
+    let dst = testbed().fresh_pg_target().await;
+    fetch(
+        &src.url,
+        &dst.url,
+        &["--direct-copy", "--table-handling", "drop-on-target-and-recreate"],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("a MySQL expression is not run on the target: {e:#}"));
+    let rows: String = scalar(
+        &dst.url,
+        "SELECT string_agg(concat_ws('|', id, a, twice, label), ',' ORDER BY id) FROM g",
+    )
+    .await;
+    assert_eq!(rows, "1|5|10|n5,2", "the source's computed values, NULLs kept");
+    let plain: i64 = scalar(
+        &dst.url,
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'g' AND is_generated = 'NEVER'",
+    )
+    .await;
+    assert_eq!(plain, 4, "created as plain columns");
 }

@@ -152,12 +152,19 @@ impl ExportSession for MysqlExportSession {
                 return Ok(futures_util::stream::empty().boxed());
             };
             let name = table.name.to_string();
+            let key: Vec<usize> = table
+                .primary_key
+                .iter()
+                .filter_map(|k| columns.iter().position(|c| c == k))
+                .collect();
             let stream: RowStream<'a> = stream
                 .map(move |row| {
                     let row =
                         row.map_err(|e| SourceError::query(format!("reading rows of {name}"), e))?;
-                    encode_row(&row, &types, columns, format)
-                        .map_err(|e| SourceError::query(format!("reading a row of {name}"), e))
+                    encode_row(&row, &types, columns, format).map_err(|e| {
+                        let which = describe_key(&row, &types, columns, &key);
+                        SourceError::query(format!("reading the row of {name} where {which}"), e)
+                    })
                 })
                 .boxed();
             Ok(stream)
@@ -194,6 +201,29 @@ fn encode_row(
     }
     out.put_u8(b'\n');
     Ok(out.freeze())
+}
+
+/// `id = 7 AND region = 'eu'`: the row's primary key, for an error about one of its values.
+fn describe_key(
+    row: &Row,
+    types: &[molt_schema::ColumnType],
+    columns: &[String],
+    key: &[usize],
+) -> String {
+    if key.is_empty() {
+        return "the table has no primary key".into();
+    }
+    key.iter()
+        .map(|&i| {
+            let v = match row.as_ref(i) {
+                Some(v) => value_text(&types[i], v).ok().flatten(),
+                None => None,
+            };
+            let v = v.map_or_else(|| "NULL".to_owned(), |v| format!("'{}'", v.replace('\'', "''")));
+            format!("{} = {v}", quote_mysql_ident(&columns[i]))
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }
 
 /// Appends one field in PostgreSQL's COPY text format (`\N` for NULL).

@@ -15,6 +15,8 @@ INSERT INTO names VALUES ('apple', 1), ('Banana', 2), ('cherry', 3), ('Éclair',
 INSERT INTO names SELECT CONCAT(CHAR(IF(seq % 2 = 0, 65, 97) + seq % 26), 'x', seq), seq FROM seq_11_to_2000;
 CREATE TABLE visits (site INT, page VARCHAR(20), hits BIGINT, PRIMARY KEY (site, page));
 INSERT INTO visits SELECT seq % 7, CONCAT(IF(seq % 3 = 0, 'P', 'p'), seq), seq * 10 FROM seq_1_to_1500;
+CREATE TABLE derived (id INT PRIMARY KEY, a INT, twice INT AS (a * 2) STORED, label VARCHAR(12) AS (CONCAT('n', a)) VIRTUAL);
+INSERT INTO derived (id, a) VALUES (1, 5), (2, NULL), (3, -4);
 ";
 
 async fn fetch(source: &str, target: &str) {
@@ -50,7 +52,8 @@ async fn mariadb_rows_verify_clean_by_meaning_and_injected_differences_are_count
     for splits in ["1", "3"] {
         let r = verify(&src, &dst, &["--table-splits", splits, "--row-batch-size", "700"]).await;
         assert!(r.clean(), "splits {splits}: {r:?}");
-        for (table, n) in [(&kinds, 5001), (&names, 2000), (&visits, 1500)] {
+        let derived = format!("{db}.derived");
+        for (table, n) in [(&kinds, 5001), (&names, 2000), (&visits, 1500), (&derived, 3)] {
             let c = counts(&r, table);
             assert_eq!((c.truth_rows, c.success), (n, n), "{table}");
         }
