@@ -240,7 +240,7 @@ async fn a_value_the_target_cannot_hold_fails_naming_table_and_column() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_reload_the_lock_is_named_and_one_session_still_gives_an_exact_cursor() {
+async fn missing_grants_are_named_and_without_reload_one_session_still_gives_an_exact_cursor() {
     let src = testbed().fresh_mariadb().await;
     let user = format!("nr{}", &src.name[src.name.len().saturating_sub(20)..]);
     my_exec(
@@ -248,13 +248,33 @@ async fn without_reload_the_lock_is_named_and_one_session_still_gives_an_exact_c
         &format!(
             "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1);
              CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY 'pw';
-             GRANT SELECT, REPLICATION CLIENT ON *.* TO '{user}'@'127.0.0.1'"
+             GRANT SELECT ON *.* TO '{user}'@'127.0.0.1'"
         ),
     )
     .await;
     let limited = src.url.replacen("molt:molt@", &format!("{user}:pw@"), 1);
     let dst = testbed().fresh_pg_target().await;
     let args = ["--direct-copy", "--table-handling", "drop-on-target-and-recreate"];
+    let err = fetch(&limited, &dst.url, &args).await.expect_err("no replication privileges");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains(&format!(
+            "GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '{user}'@'127.0.0.1'"
+        )),
+        "{text}"
+    );
+    let mut load_only = args.to_vec();
+    load_only.push("--ignore-replication-check");
+    let err = fetch(&limited, &dst.url, &load_only).await.expect_err("still no RELOAD");
+    assert!(
+        format!("{err:#}").contains("GRANT RELOAD"),
+        "the privileges check is skipped: {err:#}"
+    );
+    my_exec(
+        &src.url,
+        &format!("GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '{user}'@'127.0.0.1'"),
+    )
+    .await;
     let err = fetch(&limited, &dst.url, &args).await.expect_err("no RELOAD, several sessions");
     let text = format!("{err:#}");
     assert!(

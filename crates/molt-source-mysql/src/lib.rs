@@ -10,6 +10,7 @@ pub mod binlog;
 mod catalog;
 mod connect;
 pub mod export;
+pub mod grants;
 pub mod snapshot;
 pub mod value;
 

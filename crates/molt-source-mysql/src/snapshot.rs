@@ -86,6 +86,18 @@ impl MysqlSnapshot {
                     e,
                 )
             })?;
+            match crate::grants::check_replication_privileges(&mut lock, flavor).await {
+                Ok(None) => {}
+                Ok(Some(maybe)) => warn!(
+                    "{maybe} (roles are granted too: if one of them holds these, ignore this)"
+                ),
+                Err(missing) => {
+                    return Err(SourceError::query(
+                        "checking the source user's privileges",
+                        missing,
+                    ));
+                }
+            }
             if check_source(&pool, flavor).await.is_err() {
                 warn!(
                     "binlog_row_metadata is not FULL: the binlog carries no column names, so start replicator mylogical with --fetchMetadata (or SET GLOBAL binlog_row_metadata = 'FULL')"
