@@ -55,6 +55,8 @@ pub struct MysqlSnapshot {
     alive: Arc<AtomicUsize>,
     pool: Pool,
     flavor: Flavor,
+    /// The session holding MySQL's backup lock until [`Snapshot::release`].
+    ddl_guard: Mutex<Option<Conn>>,
 }
 
 fn q(what: &'static str) -> impl FnOnce(mysql_async::Error) -> SourceError {
@@ -106,7 +108,7 @@ impl MysqlSnapshot {
         }
         let sessions = sessions.max(1);
         let started = Instant::now();
-        let (conns, cursor) = loop {
+        let (conns, cursor, guarded) = loop {
             match lock.query_drop("FLUSH TABLES WITH READ LOCK").await {
                 Ok(()) => {}
                 Err(mysql_async::Error::Server(e)) if e.code == 1227 || e.code == 1045 => {
@@ -115,7 +117,8 @@ impl MysqlSnapshot {
                             "no RELOAD privilege: exporting through one session, whose snapshot position MariaDB reports"
                         );
                         wait_for_prepared_xa(&mut lock, started, false).await?;
-                        break one_session(url, ignore_replication_check).await?;
+                        let (conns, cursor) = one_session(url, ignore_replication_check).await?;
+                        break (conns, cursor, false);
                     }
                     return Err(no_lock(url, sessions, flavor, e));
                 }
@@ -131,7 +134,16 @@ impl MysqlSnapshot {
         for c in conns {
             let _ = idle_tx.send(c);
         }
-        Ok(MysqlSnapshot { cursor, idle_rx: Mutex::new(idle_rx), idle_tx, alive, pool, flavor })
+        let ddl_guard = Mutex::new(guarded.then_some(lock));
+        Ok(MysqlSnapshot {
+            cursor,
+            idle_rx: Mutex::new(idle_rx),
+            idle_tx,
+            alive,
+            pool,
+            flavor,
+            ddl_guard,
+        })
     }
 
     /// The server's flavour.
@@ -206,24 +218,53 @@ async fn wait_for_prepared_xa(
     }
 }
 
-/// Opens the sessions while the lock holds, reads the cursor, unlocks.
+/// The statement that keeps DDL out until the export ends, taken while the read lock holds:
+/// MySQL 8's `LOCK INSTANCE FOR BACKUP` (`BACKUP_ADMIN`; DML goes on). MariaDB has none
+/// compatible with the read lock, so there a DDL statement on an exported table fails that
+/// table's export ("table definition has changed"), which resume repeats.
+pub fn ddl_guard_statement(flavor: Flavor) -> Option<&'static str> {
+    match flavor {
+        Flavor::Mysql => Some("LOCK INSTANCE FOR BACKUP"),
+        Flavor::Mariadb => None,
+    }
+}
+
+/// Takes the DDL guard on `lock`; whether it holds. Not having `BACKUP_ADMIN` is a warning.
+async fn guard_ddl(lock: &mut Conn, flavor: Flavor) -> bool {
+    let Some(sql) = ddl_guard_statement(flavor) else { return false };
+    match lock.query_drop(sql).await {
+        Ok(()) => {
+            info!(
+                "holding LOCK INSTANCE FOR BACKUP until the export ends: DDL waits, writes go on"
+            );
+            true
+        }
+        Err(e) => {
+            warn!(error = %e, "cannot take LOCK INSTANCE FOR BACKUP (GRANT BACKUP_ADMIN ON *.* to the user): DDL on a table during its export fails that table, and resuming with --fetch-id exports it again");
+            false
+        }
+    }
+}
+
+/// Opens the sessions while the lock holds, reads the cursor, guards against DDL, unlocks.
 async fn locked_sessions(
     url: &ConnUrl,
     lock: &mut Conn,
     flavor: Flavor,
     sessions: u32,
     ignore_replication_check: bool,
-) -> Result<(Vec<Conn>, Option<String>), SourceError> {
+) -> Result<(Vec<Conn>, Option<String>, bool), SourceError> {
     let opened = open_sessions(url, sessions).await;
     let cursor = match (&opened, ignore_replication_check) {
         (Ok(_), false) => Some(read_cursor(lock, flavor).await),
         _ => None,
     };
+    let guarded = opened.is_ok() && guard_ddl(lock, flavor).await;
     let unlocked = lock.query_drop("UNLOCK TABLES").await;
     let conns = opened?;
     let cursor = cursor.transpose()?;
     unlocked.map_err(q("UNLOCK TABLES"))?;
-    Ok((conns, cursor))
+    Ok((conns, cursor, guarded))
 }
 
 /// MariaDB without the lock: one session, and the binlog position its snapshot stands at
@@ -370,7 +411,22 @@ impl Snapshot for MysqlSnapshot {
             while let Ok(conn) = rx.try_recv() {
                 let _ = conn.disconnect().await;
             }
+            if let Some(mut guard) = self.ddl_guard.lock().await.take() {
+                let _ = guard.query_drop("UNLOCK INSTANCE").await;
+                let _ = guard.disconnect().await;
+            }
             let _ = self.pool.clone().disconnect().await;
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_mysql_keeps_ddl_out_with_the_backup_lock() {
+        assert_eq!(ddl_guard_statement(Flavor::Mysql), Some("LOCK INSTANCE FOR BACKUP"));
+        assert_eq!(ddl_guard_statement(Flavor::Mariadb), None);
     }
 }
