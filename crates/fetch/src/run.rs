@@ -709,12 +709,26 @@ async fn shards_and_first_session(
     Ok((shards, conn))
 }
 
+/// Where a shard that failed on the target's side leaves its recovered source session for
+/// its retry ([`ExportSession::recover`]).
+type Spare = Arc<std::sync::Mutex<Option<Box<dyn ExportSession>>>>;
+
+/// Leaves `src`, if it can read again, in `spare` for the retry of a shard that failed on the
+/// target's side.
+async fn keep_for_retry(spare: &Spare, src: Box<dyn ExportSession>) {
+    if let Some(s) = src.recover().await
+        && let Ok(mut slot) = spare.lock()
+    {
+        *slot = Some(s);
+    }
+}
+
 /// Runs `work` for every shard with at most `--export-concurrency` at once; the first shard
 /// reuses the planning session. `work` hands its snapshot session back, and this ends it
-/// (a failed shard's session closes when dropped).
+/// (a failed shard's session closes when dropped, unless `work` left it in the spare slot).
 async fn for_each_shard<F, Fut, T>(ctx: &Ctx, job: &TableJob, work: F) -> anyhow::Result<Vec<T>>
 where
-    F: Fn(Shard, Box<dyn ExportSession>) -> Fut,
+    F: Fn(Shard, Box<dyn ExportSession>, Spare) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<(T, Box<dyn ExportSession>)>>,
 {
     let (mut shards, first) = shards_and_first_session(ctx, job).await?;
@@ -741,17 +755,21 @@ where
             };
             let mut conn = Some(conn);
             let what = format!("shard {}/{} of {}", shard.index, shard.count, job.table.name);
-            // A retry reads the same rows: a new session on the same exported snapshot.
+            let spare: Spare = Arc::default();
+            // A retry reads the same rows: the failed attempt's session when it recovered,
+            // else a new session on the same snapshot.
             pending.push(async move {
                 retry::retry(ctx.retry_policy(), &what, |_| {
                     let shard = shard.clone();
-                    let conn = conn.take();
+                    let recovered = spare.lock().ok().and_then(|mut s| s.take());
+                    let conn = conn.take().or(recovered);
+                    let spare = Arc::clone(&spare);
                     async move {
                         let conn = match conn {
                             Some(c) => c,
                             None => source_session(ctx).await?,
                         };
-                        work(shard, conn).await
+                        work(shard, conn, spare).await
                     }
                 })
                 .await
@@ -794,16 +812,30 @@ async fn direct_copy(
     let format = direct_format(ctx, job, columns).await;
     debug!(table = %job.table.name, format = ?format, "direct copy format");
     let in_sql = copy_in_sql(&job.mapped.name, columns, format);
-    let rows = for_each_shard(ctx, job, |shard, mut src| {
+    let rows = for_each_shard(ctx, job, |shard, mut src, spare| {
         let in_sql = in_sql.clone();
         async move {
-            let mut dst = ctx.target_pool.acquire().await.context("taking a target connection")?;
+            // The target side first: when it fails, the source session has read nothing
+            // and serves the retry.
+            let mut dst = match ctx.target_pool.acquire().await {
+                Ok(c) => c,
+                Err(e) => {
+                    keep_for_retry(&spare, src).await;
+                    return Err(anyhow!(e).context("taking a target connection"));
+                }
+            };
+            let mut sink = match dst.copy_in_raw(&in_sql).await {
+                Ok(s) => s,
+                Err(e) => {
+                    keep_for_retry(&spare, src).await;
+                    return Err(anyhow!(e).context(format!("starting {in_sql}")));
+                }
+            };
             let mut stream = src.rows(&job.table, columns, &shard, format).await?;
-            let mut sink =
-                dst.copy_in_raw(&in_sql).await.with_context(|| format!("starting {in_sql}"))?;
             let mut buf: Vec<u8> = Vec::with_capacity(RELAY_CHUNK + 64 * 1024);
             let mut rows = 0u64;
             let mut failure: Option<anyhow::Error> = None;
+            let mut target_failed = false;
             while let Some(chunk) = stream.next().await {
                 match chunk {
                     Ok(c) => {
@@ -813,6 +845,7 @@ async fn direct_copy(
                             progress.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
                             if let Err(e) = sink.send(std::mem::take(&mut buf)).await {
                                 failure = Some(anyhow!(e).context("writing rows to the target"));
+                                target_failed = true;
                                 break;
                             }
                             buf.reserve(RELAY_CHUNK + 64 * 1024);
@@ -831,11 +864,17 @@ async fn direct_copy(
             drop(stream);
             if let Some(e) = failure {
                 let _ = sink.abort("fetch stopped reading this shard").await;
+                if target_failed {
+                    keep_for_retry(&spare, src).await;
+                }
                 return Err(e);
             }
             if !buf.is_empty() {
                 progress.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
-                sink.send(buf).await.context("writing rows to the target")?;
+                if let Err(e) = sink.send(buf).await {
+                    keep_for_retry(&spare, src).await;
+                    return Err(anyhow!(e).context("writing rows to the target"));
+                }
             }
             let written = sink.finish().await.context(Ambiguous).with_context(|| {
                 format!(
@@ -874,7 +913,7 @@ async fn export_to_files(
     let exported: Vec<molt_schema::Column> =
         job.table.columns.iter().filter(|c| columns.contains(&c.name)).cloned().collect();
     let exported = &exported;
-    let rows = for_each_shard(ctx, job, |shard, mut src| async move {
+    let rows = for_each_shard(ctx, job, |shard, mut src, _spare| async move {
         let copy_format = match ctx.cfg.format {
             FileFormat::Csv => CopyFormat::Csv,
             FileFormat::Parquet => CopyFormat::Text,

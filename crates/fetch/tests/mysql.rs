@@ -397,3 +397,69 @@ async fn mariadb_generated_columns_load_the_sources_values_into_plain_columns() 
     .await;
     assert_eq!(plain, 4, "created as plain columns");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_mariadb_load_killed_mid_import_resumes_with_every_row_once() {
+    use crate::resume::{files_loaded, kill_when, load_args, spawn_fetch, the_fetch_id};
+    const ROWS: i64 = 120_000;
+    let src = testbed().fresh_mariadb().await;
+    my_exec(
+        &src.url,
+        &format!(
+            "CREATE TABLE big (id BIGINT PRIMARY KEY, v VARCHAR(80) NOT NULL, n DECIMAL(12,2));
+             INSERT INTO big SELECT seq, CONCAT(MD5(seq), REPEAT('x', 40)), seq * 0.25 FROM seq_1_to_{ROWS};"
+        ),
+    )
+    .await;
+    let dst = testbed().fresh_pg_target().await;
+    let dir = scratch_dir("mariadb-kill-import");
+    let args = load_args(&dir);
+    let child = spawn_fetch(&src, &dst, &args);
+    let manifest = dir.join(format!("{}.big", src.name)).join("_manifest.json");
+    kill_when(child, async || manifest.exists() && files_loaded(&dst).await >= 8).await;
+    let loaded: i64 = scalar(&dst.url, "SELECT count(*) FROM big").await;
+    assert!(loaded < ROWS, "killed before the end: {loaded} rows");
+    let id = the_fetch_id(&dst).await;
+    let resume: Vec<String> =
+        args.iter().cloned().chain(["--fetch-id".into(), id.clone()]).collect();
+    let argv: Vec<&str> = resume.iter().map(String::as_str).collect();
+    let summary = fetch(&src.url, &dst.url, &argv).await.expect("resumed");
+    assert_eq!(summary.fetch_id, id);
+    let (n, distinct, wrong): (i64, i64, i64) = (
+        scalar(&dst.url, "SELECT count(*) FROM big").await,
+        scalar(&dst.url, "SELECT count(DISTINCT id) FROM big").await,
+        scalar(
+            &dst.url,
+            "SELECT count(*) FROM big WHERE v <> md5(id::text) || repeat('x', 40) OR n <> id * 0.25",
+        )
+        .await,
+    );
+    assert_eq!((n, distinct, wrong), (ROWS, ROWS, 0), "every row once, each value right");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shard_whose_target_session_dies_is_retried_on_its_one_mariadb_session() {
+    // One table, one shard, one snapshot session: a MySQL snapshot cannot be reopened, so the
+    // retry must read through the session the failed attempt used.
+    let src = testbed().fresh_mariadb().await;
+    my_exec(
+        &src.url,
+        "CREATE TABLE big (id BIGINT PRIMARY KEY, v TEXT NOT NULL);
+         INSERT INTO big SELECT seq, MD5(seq) FROM seq_1_to_100000;",
+    )
+    .await;
+    let dst = testbed().fresh_pg_target().await;
+    molt_testkit::sql::exec(&dst.url, "CREATE TABLE big (id int8 PRIMARY KEY, v text NOT NULL)")
+        .await;
+    let args = ["--direct-copy", "--export-concurrency", "1", "--table-concurrency", "1"];
+    let summary = crate::retries::load_killing_the_waiting_copy(&src, &dst, &dst, &args)
+        .await
+        .unwrap_or_else(|e| panic!("the shard was retried: {e:#}"));
+    assert_eq!(summary.rows, vec![100_000]);
+    let (n, wrong): (i64, i64) = (
+        scalar(&dst.url, "SELECT count(DISTINCT id) FROM big").await,
+        scalar(&dst.url, "SELECT count(*) FROM big WHERE v <> md5(id::text)").await,
+    );
+    assert_eq!((n, wrong), (100_000, 0));
+}

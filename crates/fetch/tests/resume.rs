@@ -21,7 +21,7 @@ async fn big_source() -> TestDb {
     .await
 }
 
-fn load_args(dir: &Path) -> Vec<String> {
+pub(crate) fn load_args(dir: &Path) -> Vec<String> {
     [
         "--local-path",
         dir.to_str().unwrap(),
@@ -40,7 +40,7 @@ fn load_args(dir: &Path) -> Vec<String> {
     .collect()
 }
 
-fn spawn_fetch(src: &TestDb, dst: &TestDb, extra: &[String]) -> Child {
+pub(crate) fn spawn_fetch(src: &TestDb, dst: &TestDb, extra: &[String]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_fetch"))
         .args(["--source", &src.url, "--target", &dst.url, "--allow-tls-mode-disable"])
         .args(["--metrics-listen-addr", "", "--log-file", "stdout"])
@@ -52,7 +52,7 @@ fn spawn_fetch(src: &TestDb, dst: &TestDb, extra: &[String]) -> Child {
 }
 
 /// Polls (bounded) until `ready` holds, then kills the child with SIGKILL.
-async fn kill_when<F: AsyncFnMut() -> bool>(mut child: Child, mut ready: F) {
+pub(crate) async fn kill_when<F: AsyncFnMut() -> bool>(mut child: Child, mut ready: F) {
     let mut tick = tokio::time::interval(Duration::from_millis(5));
     for _ in 0..24_000 {
         tick.tick().await;
@@ -68,7 +68,7 @@ async fn kill_when<F: AsyncFnMut() -> bool>(mut child: Child, mut ready: F) {
     panic!("the kill point was never reached");
 }
 
-async fn files_loaded(dst: &TestDb) -> i64 {
+pub(crate) async fn files_loaded(dst: &TestDb) -> i64 {
     let exists: bool =
         scalar(&dst.url, "SELECT to_regclass('public._molt_fetch_files') IS NOT NULL").await;
     if !exists {
@@ -77,7 +77,7 @@ async fn files_loaded(dst: &TestDb) -> i64 {
     scalar(&dst.url, "SELECT count(*) FROM public._molt_fetch_files").await
 }
 
-async fn the_fetch_id(dst: &TestDb) -> String {
+pub(crate) async fn the_fetch_id(dst: &TestDb) -> String {
     scalar(&dst.url, "SELECT id::text FROM public._molt_fetch_status").await
 }
 

@@ -25,7 +25,7 @@ async fn source() -> TestDb {
 
 /// Runs fetch with `args` while `big` is locked on `locked`: waits for fetch's COPY to queue
 /// behind the lock, terminates that backend, releases the lock, and returns fetch's result.
-async fn load_killing_the_waiting_copy(
+pub(crate) async fn load_killing_the_waiting_copy(
     src: &TestDb,
     dst: &TestDb,
     locked: &TestDb,

@@ -177,6 +177,18 @@ impl ExportSession for MysqlExportSession {
         }
         Box::pin(async {})
     }
+
+    fn recover(mut self: Box<Self>) -> BoxFuture<'static, Option<Box<dyn ExportSession>>> {
+        Box::pin(async move {
+            // The driver reads and discards what is left of an aborted result before the next
+            // command; a round trip then proves the session (and its snapshot) still there.
+            let conn = self.conn.as_mut()?;
+            match conn.query_drop("DO 1").await {
+                Ok(()) => Some(self as Box<dyn ExportSession>),
+                Err(_) => None,
+            }
+        })
+    }
 }
 
 fn encode_row(

@@ -87,6 +87,14 @@ pub trait ExportSession: Send {
 
     /// Hands the session back when its shard is done.
     fn finish(self: Box<Self>) -> BoxFuture<'static, ()>;
+
+    /// After a shard failed on the target's side while its rows were being read: the same
+    /// session, ready to read again (the rest of the aborted read discarded), or `None` when
+    /// it cannot be reused (then it is dropped and a retry asks the snapshot for another).
+    /// Worth it where a snapshot cannot be reopened (MySQL); `None` by default.
+    fn recover(self: Box<Self>) -> BoxFuture<'static, Option<Box<dyn ExportSession>>> {
+        Box::pin(async { None })
+    }
 }
 
 /// `n - 1` ascending boundaries splitting `lo..=hi` into `n` near-equal integer ranges (fewer
