@@ -463,3 +463,85 @@ async fn a_shard_whose_target_session_dies_is_retried_on_its_one_mariadb_session
     );
     assert_eq!((n, wrong), (100_000, 0));
 }
+
+/// Rows per shard of `table`'s files under `dir` (uncompressed CSV), in shard order.
+fn rows_per_shard(dir: &std::path::Path, table: &str) -> Vec<usize> {
+    let mut per: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for f in std::fs::read_dir(dir.join(table)).unwrap() {
+        let name = f.unwrap().file_name().into_string().unwrap();
+        if let Some(shard) = name.strip_prefix("shard_").and_then(|n| n.split('_').next()) {
+            let text = std::fs::read_to_string(dir.join(table).join(&name)).unwrap();
+            *per.entry(shard.to_owned()).or_default() += text.lines().count();
+        }
+    }
+    per.into_values().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn string_keys_and_skewed_integer_keys_shard_by_rows_and_load_every_row_once() {
+    let src = testbed().fresh_mariadb().await;
+    my_exec(
+        &src.url,
+        "CREATE TABLE names (name VARCHAR(40) PRIMARY KEY, n INT) COLLATE utf8mb4_unicode_ci;
+         INSERT INTO names SELECT CONCAT(CHAR(IF(seq % 2 = 0, 65, 97) + seq % 26), 'é', seq), seq FROM seq_1_to_20000;
+         CREATE TABLE skewed (id BIGINT PRIMARY KEY, v INT);
+         INSERT INTO skewed SELECT seq, seq FROM seq_1_to_9990;
+         INSERT INTO skewed SELECT 1000000000000 + seq, seq FROM seq_1_to_10;
+         CREATE TABLE moods (m ENUM('sad', 'ok', 'happy') PRIMARY KEY, v INT);
+         INSERT INTO moods VALUES ('happy', 1), ('sad', 2), ('ok', 3);",
+    )
+    .await;
+    let dst = testbed().fresh_pg_target().await;
+    let dir = scratch_dir("mariadb-quantile-shards");
+    let summary = fetch(
+        &src.url,
+        &dst.url,
+        &[
+            "--local-path",
+            dir.to_str().unwrap(),
+            "--use-copy",
+            "--compression",
+            "none",
+            "--export-concurrency",
+            "4",
+            "--use-stats-based-sharding",
+            "--table-handling",
+            "drop-on-target-and-recreate",
+        ],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("fetch: {e:#}"));
+    let db = &src.name;
+    for (table, rows) in [("names", 20_000), ("skewed", 10_000), ("moods", 3)] {
+        let i = summary.tables.iter().position(|t| t.ends_with(table)).unwrap();
+        assert_eq!(summary.rows[i], rows, "{table}");
+        let distinct: i64 = scalar(
+            &dst.url,
+            &format!(
+                "SELECT count(DISTINCT {}) FROM {table}",
+                if table == "names" {
+                    "name"
+                } else if table == "moods" {
+                    "m"
+                } else {
+                    "id"
+                }
+            ),
+        )
+        .await;
+        assert_eq!(distinct, rows as i64, "{table}: every row once");
+    }
+    // Shards of about a quarter of the rows each, whatever the collation or the skew.
+    for table in ["names", "skewed"] {
+        let per = rows_per_shard(&dir, &format!("{db}.{table}"));
+        let total: usize = per.iter().sum();
+        assert_eq!(per.len(), 4, "{table}: {per:?}");
+        assert!(
+            per.iter().all(|n| *n * 4 >= total * 9 / 10 && *n * 4 <= total * 11 / 10),
+            "{table}: {per:?}"
+        );
+    }
+    // An ENUM key orders by index but compares as text: one shard, never overlapping ranges.
+    assert_eq!(rows_per_shard(&dir, &format!("{db}.moods")), vec![3]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

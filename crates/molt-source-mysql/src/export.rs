@@ -4,7 +4,10 @@
 //!
 //! Shards split the first primary-key column's range evenly between its minimum and maximum
 //! when it is an integer (signed or unsigned, any width), with open-ended first and last
-//! shards; other keys are one shard. Rows stream from the server one at a time.
+//! shards. With `--use-stats-based-sharding`, and for string, decimal, temporal and binary
+//! keys, the bounds are every `rows / shards`-th key instead, so skewed keys split evenly by
+//! rows. Other keys (`ENUM`, `UUID`, …) are one shard. Rows stream from the server one at a
+//! time.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,18 +15,88 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::{BufMut as _, Bytes, BytesMut};
 use futures_util::StreamExt as _;
 use futures_util::future::BoxFuture;
-use molt_schema::{CopyFormat, Table};
+use molt_schema::{ColumnType, CopyFormat, Table};
 use molt_source::SourceError;
 use molt_source::export::{ExportSession, RowStream, Shard, int_bounds, shards_from_bounds};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 use tokio::sync::mpsc;
+use tracing::debug;
 
 use crate::value::value_text;
 
 /// A MySQL identifier in backquotes, doubling any inside.
 pub fn quote_mysql_ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
+}
+
+/// Whether a MySQL type name is an integer type (`YEAR` included).
+pub fn is_integer(name: &str) -> bool {
+    matches!(name, "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "year")
+}
+
+/// Whether a MySQL type name is a binary string type.
+pub fn is_binary(name: &str) -> bool {
+    matches!(name, "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob")
+}
+
+/// A key value that is not of its column's type, so no literal is written for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LiteralError(String);
+
+/// A key value (as [`value_text`] wrote it) as a MySQL literal of its column's type.
+///
+/// Numbers are written bare (a quoted number would compare as a double), instants without
+/// the `+00` the session's UTC makes implicit, bytes and bits in hex and binary, and every
+/// other value as hex UTF-8 with an introducer, so no quoting or `sql_mode` can change it.
+pub fn literal(ty: &ColumnType, value: Option<&str>) -> Result<String, LiteralError> {
+    let Some(v) = value else { return Ok("NULL".into()) };
+    let n = ty.name.as_str();
+    let number = |v: &str| {
+        let digits = v.strip_prefix('-').unwrap_or(v);
+        let (whole, frac) = digits.split_once('.').unwrap_or((digits, "0"));
+        !whole.is_empty()
+            && whole.bytes().all(|b| b.is_ascii_digit())
+            && !frac.is_empty()
+            && frac.bytes().all(|b| b.is_ascii_digit())
+    };
+    let lit = if is_integer(n) || matches!(n, "decimal" | "numeric" | "float" | "double") {
+        let float = matches!(n, "float" | "double")
+            && v.parse::<f64>().is_ok_and(f64::is_finite)
+            && v.bytes().all(|b| b.is_ascii_digit() || b"-+.eE".contains(&b));
+        if !(number(v) || float) {
+            return Err(LiteralError(format!(
+                "key value {v:?} is not a number for a {} column",
+                ty.spelling
+            )));
+        }
+        v.to_owned()
+    } else if matches!(n, "date" | "datetime" | "timestamp" | "time") {
+        let v = v.strip_suffix("+00").unwrap_or(v);
+        if !v.bytes().all(|b| b.is_ascii_digit() || b" -:.".contains(&b)) {
+            return Err(LiteralError(format!("key value {v:?} is not a {} value", ty.spelling)));
+        }
+        format!("'{v}'")
+    } else if is_binary(n) {
+        let hex = v.strip_prefix("\\x").unwrap_or(v);
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(LiteralError(format!(
+                "key value {v:?} is not hex bytes for a {} column",
+                ty.spelling
+            )));
+        }
+        format!("X'{hex}'")
+    } else if n == "bit" {
+        if !v.bytes().all(|b| b == b'0' || b == b'1') {
+            return Err(LiteralError(format!("key value {v:?} is not a bit string")));
+        }
+        format!("b'{v}'")
+    } else {
+        let hex: String = v.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("_utf8mb4 X'{hex}'")
+    };
+    Ok(lit)
 }
 
 /// The `SELECT` of one shard.
@@ -74,8 +147,103 @@ impl Drop for MysqlExportSession {
     }
 }
 
-fn is_integer(name: &str) -> bool {
-    matches!(name, "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint")
+/// Whether ranges `>= a AND < b` of a column of type `ty`, with bounds taken in `ORDER BY`
+/// order, give every row exactly one shard: comparison and `ORDER BY` must agree, which
+/// they do not for `ENUM` (ordered by index, compared as text), `SET`, `BIT`, `JSON`, floats
+/// or MariaDB's `UUID`/`INET6`.
+fn quantiles_partition(ty: &ColumnType) -> bool {
+    let n = ty.name.as_str();
+    is_integer(n)
+        || is_binary(n)
+        || matches!(
+            n,
+            "decimal"
+                | "numeric"
+                | "date"
+                | "datetime"
+                | "timestamp"
+                | "char"
+                | "varchar"
+                | "tinytext"
+                | "text"
+                | "mediumtext"
+                | "longtext"
+        )
+}
+
+impl MysqlExportSession {
+    /// Boundaries splitting an integer key's `MIN..=MAX` evenly.
+    async fn even_bounds(
+        &mut self,
+        table: &Table,
+        col: &str,
+        requested: u32,
+    ) -> Result<Vec<String>, SourceError> {
+        let sql = format!(
+            "SELECT CAST(MIN({col}) AS CHAR), CAST(MAX({col}) AS CHAR) FROM {}.{}",
+            quote_mysql_ident(&table.name.schema),
+            quote_mysql_ident(&table.name.table)
+        );
+        let range: Option<(Option<String>, Option<String>)> =
+            self.conn()?.query_first(sql).await.map_err(|e| {
+                SourceError::query(format!("reading the key range of {}", table.name), e)
+            })?;
+        let Some((Some(lo), Some(hi))) = range else { return Ok(Vec::new()) };
+        let (Ok(lo), Ok(hi)) = (lo.parse::<i128>(), hi.parse::<i128>()) else {
+            return Ok(Vec::new());
+        };
+        Ok(int_bounds(lo, hi, requested).into_iter().map(|b| b.to_string()).collect())
+    }
+
+    /// Boundaries at every `rows / requested`-th key in key order, read in one pass over the
+    /// key (`ROW_NUMBER()`), so shards hold about as many rows each however the keys are
+    /// spread; for `--use-stats-based-sharding` and keys that are not integers.
+    async fn quantile_bounds(
+        &mut self,
+        table: &Table,
+        ty: &ColumnType,
+        col: &str,
+        requested: u32,
+    ) -> Result<Vec<String>, SourceError> {
+        let from = format!(
+            "{}.{}",
+            quote_mysql_ident(&table.name.schema),
+            quote_mysql_ident(&table.name.table)
+        );
+        let rows: Option<u64> =
+            self.conn()?.query_first(format!("SELECT COUNT(*) FROM {from}")).await.map_err(
+                |e| SourceError::query(format!("counting the rows of {}", table.name), e),
+            )?;
+        let step = rows.unwrap_or(0) / u64::from(requested);
+        if step == 0 {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT k FROM (SELECT {col} AS k, ROW_NUMBER() OVER (ORDER BY {col}) AS rn FROM {from}) q \
+             WHERE rn % {step} = 1 AND rn > 1 ORDER BY rn LIMIT {}",
+            requested - 1
+        );
+        let values: Vec<Row> = self.conn()?.exec(sql, ()).await.map_err(|e| {
+            SourceError::query(format!("reading shard boundaries of {}", table.name), e)
+        })?;
+        let mut bounds: Vec<String> = Vec::with_capacity(values.len());
+        let mut last: Option<String> = None;
+        for row in &values {
+            let Some(v) = row.as_ref(0) else { continue };
+            let text = value_text(ty, v).map_err(|e| {
+                SourceError::query(format!("reading a shard boundary of {}", table.name), e)
+            })?;
+            if text.is_none() || text == last {
+                continue;
+            }
+            let lit = literal(ty, text.as_deref()).map_err(|e| {
+                SourceError::query(format!("a shard boundary of {}", table.name), e)
+            })?;
+            bounds.push(lit);
+            last = text;
+        }
+        Ok(bounds)
+    }
 }
 
 impl ExportSession for MysqlExportSession {
@@ -83,30 +251,23 @@ impl ExportSession for MysqlExportSession {
         &'a mut self,
         table: &'a Table,
         requested: u32,
-        _stats_based: bool,
+        stats_based: bool,
     ) -> BoxFuture<'a, Result<Vec<Shard>, SourceError>> {
         Box::pin(async move {
             let whole = vec![Shard::whole()];
             let Some(key) = table.primary_key_columns().next() else { return Ok(whole) };
-            if requested <= 1 || !is_integer(&key.ty.name) {
+            if requested <= 1 {
                 return Ok(whole);
             }
             let col = quote_mysql_ident(&key.name);
-            let sql = format!(
-                "SELECT CAST(MIN({col}) AS CHAR), CAST(MAX({col}) AS CHAR) FROM {}.{}",
-                quote_mysql_ident(&table.name.schema),
-                quote_mysql_ident(&table.name.table)
-            );
-            let range: Option<(Option<String>, Option<String>)> =
-                self.conn()?.query_first(sql).await.map_err(|e| {
-                    SourceError::query(format!("reading the key range of {}", table.name), e)
-                })?;
-            let Some((Some(lo), Some(hi))) = range else { return Ok(whole) };
-            let (Ok(lo), Ok(hi)) = (lo.parse::<i128>(), hi.parse::<i128>()) else {
-                return Ok(whole);
+            let bounds = if is_integer(&key.ty.name) && !stats_based {
+                self.even_bounds(table, &col, requested).await?
+            } else if quantiles_partition(&key.ty) {
+                self.quantile_bounds(table, &key.ty, &col, requested).await?
+            } else {
+                debug!(table = %table.name, key = %key.name, ty = %key.ty, "one shard: ranges of this key type would not partition the rows");
+                Vec::new()
             };
-            let bounds: Vec<String> =
-                int_bounds(lo, hi, requested).into_iter().map(|b| b.to_string()).collect();
             if bounds.is_empty() {
                 return Ok(whole);
             }
@@ -304,5 +465,28 @@ mod tests {
     #[test]
     fn identifiers_and_shard_predicates_are_quoted_for_mysql() {
         assert_eq!(quote_mysql_ident("we`ird"), "`we``ird`");
+    }
+
+    fn ty(s: &str) -> ColumnType {
+        ColumnType::parse(molt_schema::SourceDialect::Mysql, s).unwrap()
+    }
+
+    #[test]
+    fn key_literals_keep_their_type_and_cannot_break_out() {
+        assert_eq!(
+            literal(&ty("bigint(20) unsigned"), Some("18446744073709551615")).unwrap(),
+            "18446744073709551615"
+        );
+        assert_eq!(literal(&ty("decimal(10,2)"), Some("-1.50")).unwrap(), "-1.50");
+        assert!(literal(&ty("int(11)"), Some("1 OR 1=1")).is_err());
+        assert_eq!(
+            literal(&ty("timestamp(6)"), Some("2024-01-01 00:30:00.000001+00")).unwrap(),
+            "'2024-01-01 00:30:00.000001'"
+        );
+        assert!(literal(&ty("datetime"), Some("2024-01-01'; DROP")).is_err());
+        assert_eq!(literal(&ty("varbinary(4)"), Some("\\x00ff")).unwrap(), "X'00ff'");
+        assert_eq!(literal(&ty("bit(3)"), Some("101")).unwrap(), "b'101'");
+        assert_eq!(literal(&ty("varchar(10)"), Some("a'b\\")).unwrap(), "_utf8mb4 X'6127625c'");
+        assert_eq!(literal(&ty("int"), None).unwrap(), "NULL");
     }
 }

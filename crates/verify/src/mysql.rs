@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use futures_util::future::BoxFuture;
 use molt_schema::{ColumnType, Table};
 use molt_source::export::{int_bounds, shards_from_bounds};
-use molt_source_mysql::export::quote_mysql_ident;
+use molt_source_mysql::export::{is_binary, is_integer, literal, quote_mysql_ident};
 use molt_source_mysql::value::value_text;
 use mysql_async::Pool;
 use mysql_async::prelude::Queryable as _;
@@ -26,14 +26,6 @@ pub struct MysqlReader {
     pub pool: Pool,
 }
 
-fn is_integer(name: &str) -> bool {
-    matches!(name, "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "year")
-}
-
-fn is_binary(name: &str) -> bool {
-    matches!(name, "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob")
-}
-
 /// Whether every key column of `table` sorts on MySQL exactly as its mapped column sorts on
 /// PostgreSQL (by number, by instant, or by bytes), so both sides can be merged in key order.
 pub fn ordered_alike(table: &Table) -> bool {
@@ -43,54 +35,6 @@ pub fn ordered_alike(table: &Table) -> bool {
             || is_binary(n)
             || matches!(n, "decimal" | "numeric" | "date" | "datetime" | "timestamp")
     })
-}
-
-/// A key value (as [`value_text`] wrote it) as a MySQL literal of its column's type.
-///
-/// Numbers are written bare (a quoted number would compare as a double), instants without
-/// the `+00` the session's UTC makes implicit, bytes and bits in hex and binary, and every
-/// other value as hex UTF-8 with an introducer, so no quoting or `sql_mode` can change it.
-pub fn literal(ty: &ColumnType, value: Option<&str>) -> anyhow::Result<String> {
-    let Some(v) = value else { return Ok("NULL".into()) };
-    let n = ty.name.as_str();
-    let number = |v: &str| {
-        let digits = v.strip_prefix('-').unwrap_or(v);
-        let (whole, frac) = digits.split_once('.').unwrap_or((digits, "0"));
-        !whole.is_empty()
-            && whole.bytes().all(|b| b.is_ascii_digit())
-            && !frac.is_empty()
-            && frac.bytes().all(|b| b.is_ascii_digit())
-    };
-    let lit = if is_integer(n) || matches!(n, "decimal" | "numeric" | "float" | "double") {
-        let float = matches!(n, "float" | "double")
-            && v.parse::<f64>().is_ok_and(f64::is_finite)
-            && v.bytes().all(|b| b.is_ascii_digit() || b"-+.eE".contains(&b));
-        if !(number(v) || float) {
-            anyhow::bail!("key value {v:?} is not a number for a {} column", ty.spelling);
-        }
-        v.to_owned()
-    } else if matches!(n, "date" | "datetime" | "timestamp" | "time") {
-        let v = v.strip_suffix("+00").unwrap_or(v);
-        if !v.bytes().all(|b| b.is_ascii_digit() || b" -:.".contains(&b)) {
-            anyhow::bail!("key value {v:?} is not a {} value", ty.spelling);
-        }
-        format!("'{v}'")
-    } else if is_binary(n) {
-        let hex = v.strip_prefix("\\x").unwrap_or(v);
-        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            anyhow::bail!("key value {v:?} is not hex bytes for a {} column", ty.spelling);
-        }
-        format!("X'{hex}'")
-    } else if n == "bit" {
-        if !v.bytes().all(|b| b == b'0' || b == b'1') {
-            anyhow::bail!("key value {v:?} is not a bit string");
-        }
-        format!("b'{v}'")
-    } else {
-        let hex: String = v.bytes().map(|b| format!("{b:02x}")).collect();
-        format!("_utf8mb4 X'{hex}'")
-    };
-    Ok(lit)
 }
 
 fn table_sql(plan: &TablePlan) -> String {
@@ -272,33 +216,5 @@ impl RowReader for MysqlReader {
             }
             self.rows(plan, lookup_sql(plan, keys)?).await
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ty(s: &str) -> ColumnType {
-        ColumnType::parse(molt_schema::SourceDialect::Mysql, s).unwrap()
-    }
-
-    #[test]
-    fn key_literals_keep_their_type_and_cannot_break_out() {
-        assert_eq!(
-            literal(&ty("bigint(20) unsigned"), Some("18446744073709551615")).unwrap(),
-            "18446744073709551615"
-        );
-        assert_eq!(literal(&ty("decimal(10,2)"), Some("-1.50")).unwrap(), "-1.50");
-        assert!(literal(&ty("int(11)"), Some("1 OR 1=1")).is_err());
-        assert_eq!(
-            literal(&ty("timestamp(6)"), Some("2024-01-01 00:30:00.000001+00")).unwrap(),
-            "'2024-01-01 00:30:00.000001'"
-        );
-        assert!(literal(&ty("datetime"), Some("2024-01-01'; DROP")).is_err());
-        assert_eq!(literal(&ty("varbinary(4)"), Some("\\x00ff")).unwrap(), "X'00ff'");
-        assert_eq!(literal(&ty("bit(3)"), Some("101")).unwrap(), "b'101'");
-        assert_eq!(literal(&ty("varchar(10)"), Some("a'b\\")).unwrap(), "_utf8mb4 X'6127625c'");
-        assert_eq!(literal(&ty("int"), None).unwrap(), "NULL");
     }
 }
