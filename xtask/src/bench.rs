@@ -45,7 +45,7 @@ const TABLES: [&str; 4] = ["employees", "payments", "orders", "order_items"];
 const TOTAL_ROWS: u64 = 1_000_000;
 const RUNS: usize = 3;
 
-fn psql(url: &str, sql: &str) -> anyhow::Result<String> {
+pub(crate) fn psql(url: &str, sql: &str) -> anyhow::Result<String> {
     let out = Command::new("psql")
         .args([url, "-X", "-v", "ON_ERROR_STOP=1", "-Atq", "-c", sql])
         .output()
@@ -56,7 +56,7 @@ fn psql(url: &str, sql: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-fn ensure_tool(binary: &str, package: &str) -> anyhow::Result<()> {
+pub(crate) fn ensure_tool(binary: &str, package: &str) -> anyhow::Result<()> {
     if Command::new("sh")
         .args(["-c", &format!("command -v {binary}")])
         .stdout(Stdio::null())
@@ -95,7 +95,7 @@ fn time(what: &str, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result
     Ok(out)
 }
 
-fn median(v: &[Duration]) -> f64 {
+pub(crate) fn median(v: &[Duration]) -> f64 {
     let mut s: Vec<f64> = v.iter().map(Duration::as_secs_f64).collect();
     s.sort_by(f64::total_cmp);
     s[s.len() / 2]
@@ -120,7 +120,7 @@ fn truncate(dst: &str) -> anyhow::Result<()> {
 }
 
 /// Builds one package with the release profile (benchmarks measure optimised code).
-fn build_release(root: &Path, package: &str) -> anyhow::Result<()> {
+pub(crate) fn build_release(root: &Path, package: &str) -> anyhow::Result<()> {
     let ok = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(root)
         .args(["build", "--release", "-q", "-p", package])

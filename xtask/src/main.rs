@@ -1,13 +1,17 @@
 //! `cargo xtask` (alias `cargo x`): the project's automation.
 //!
-//! - `cargo xtask demo`: start local databases and run the migration flow as far as it is built.
+//! - `cargo xtask demo [--source mysql]`: start local databases and run a whole delta
+//!   migration (PostgreSQL or MariaDB source) under write load.
 //! - `cargo xtask test`: everything CI runs (fmt, clippy, deny, all tests against real servers).
 //! - `cargo xtask bench fetch`: fetch against the raw psql pipe and pgcopydb, in one run.
+//! - `cargo xtask bench fetch --source mysql`: fetch from MariaDB against pgloader,
+//!   pg_chameleon, mydumper (read ceiling) and a raw binary COPY (write ceiling).
 //! - `cargo xtask bench verify`: verify against reladiff, identical and with 10 differences.
 //! - `cargo xtask bench replicator`: replicator against native logical replication.
 //! - `cargo xtask dbs up|down|status|env`: the test bed of `molt-testkit`.
 
 mod bench;
+mod bench_mysql;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -20,8 +24,14 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
         ["test", rest @ ..] => test(rest),
-        ["demo"] => demo(),
-        ["bench", "fetch"] => bench::fetch(&workspace_root(), &Testbed::up(&testbed_dir())?),
+        ["demo"] | ["demo", "--source", "postgres" | "pg"] => demo(false),
+        ["demo", "--source", "mysql" | "mariadb"] => demo(true),
+        ["bench", "fetch"] | ["bench", "fetch", "--source", "postgres" | "pg"] => {
+            bench::fetch(&workspace_root(), &Testbed::up(&testbed_dir())?)
+        }
+        ["bench", "fetch", "--source", "mysql" | "mariadb"] => {
+            bench_mysql::fetch(&workspace_root(), &Testbed::up(&testbed_dir())?)
+        }
         ["bench", "verify"] => bench::verify(&workspace_root(), &Testbed::up(&testbed_dir())?),
         ["bench", "replicator"] => {
             bench::replicator(&workspace_root(), &Testbed::up(&testbed_dir())?)
@@ -49,7 +59,7 @@ fn main() -> anyhow::Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask demo | test [--no-lint] | bench fetch|verify|replicator | dbs up|down|status|env"
+                "usage: cargo xtask demo [--source mysql] | test [--no-lint] | bench fetch [--source mysql]|verify|replicator | dbs up|down|status|env"
             );
             std::process::exit(2);
         }
@@ -122,10 +132,15 @@ fn test(rest: &[&str]) -> anyhow::Result<()> {
 }
 
 /// Starts the databases and runs a whole delta migration on them (see `molt-demo`).
-fn demo() -> anyhow::Result<()> {
+fn demo(mysql: bool) -> anyhow::Result<()> {
     let bed = Testbed::up(&testbed_dir())?;
     let rt = tokio::runtime::Runtime::new()?;
-    let report = rt.block_on(molt_demo::delta_migration(&bed, |line| println!("==> {line}")))?;
+    let say = |line: &str| println!("==> {line}");
+    let report = if mysql {
+        rt.block_on(molt_demo::delta_migration_mysql(&bed, say))?
+    } else {
+        rt.block_on(molt_demo::delta_migration(&bed, say))?
+    };
     println!(
         "\ndelta migration complete: {} rows loaded, {} application transactions replicated, {} rows verified identical",
         report.fetched_rows, report.app_transactions, report.verified_rows

@@ -16,6 +16,9 @@
 //! | bytea | BINARY |
 //! | anything else (text, unbounded numeric, uuid, json, arrays, enums, intervals …) | UTF8, as PostgreSQL prints it |
 //!
+//! A MySQL source's columns are typed by their mapped target types instead (its rows arrive
+//! in the text the target takes, so a `BIGINT UNSIGNED` is a `numeric(20,0)` here).
+//!
 //! A value that does not fit its Parquet type (a numeric `NaN`, a date `infinity`) stops the
 //! export with the column and value named: the file would not hold what the source holds.
 

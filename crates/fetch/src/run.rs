@@ -59,6 +59,7 @@ pub(crate) struct Ctx {
     /// The pinned source snapshot (None when no table is exported).
     pub(crate) snapshot: Option<Box<dyn Snapshot>>,
     pub(crate) target_pool: PgPool,
+    pub(crate) source_dialect: SourceDialect,
     pub(crate) target_dialect: TargetDialect,
     pub(crate) method: LoadMethod,
     pub(crate) cdc_cursor: String,
@@ -165,11 +166,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
     })
     .await?;
     crate::dialect::check_supported(plan.source_dialect)?;
-    if plan.source_dialect == SourceDialect::Mysql && cfg.format == FileFormat::Parquet {
-        bail!(
-            "--format parquet is not available for MySQL sources yet (its column kinds follow PostgreSQL's types); use the default CSV files or --direct-copy"
-        );
-    }
     let method = match (cfg.method, plan.target_dialect) {
         (LoadMethod::Import, TargetDialect::Postgres) => {
             info!(
@@ -335,6 +331,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
         cfg,
         snapshot: pinned,
         target_pool,
+        source_dialect: plan.source_dialect,
         target_dialect: plan.target_dialect,
         method,
         cdc_cursor: cdc_cursor.clone(),
@@ -749,11 +746,10 @@ where
     loop {
         while pending.len() < limit {
             let Some(shard) = iter.next() else { break };
-            let conn = match first.take() {
-                Some(c) => c,
-                None => source_session(ctx).await?,
-            };
-            let mut conn = Some(conn);
+            // Later shards take their session inside their future: waiting for one here
+            // would stop polling a retry that waits for the same pool (a MySQL snapshot's
+            // sessions are a fixed set handed round).
+            let mut conn = first.take();
             let what = format!("shard {}/{} of {}", shard.index, shard.count, job.table.name);
             let spare: Spare = Arc::default();
             // A retry reads the same rows: the failed attempt's session when it recovered,
@@ -910,8 +906,7 @@ async fn export_to_files(
 ) -> anyhow::Result<Vec<(String, u64)>> {
     store.remove_table(&job.table.name).await.context("clearing files of an earlier export")?;
     let dir = store.write_dir();
-    let exported: Vec<molt_schema::Column> =
-        job.table.columns.iter().filter(|c| columns.contains(&c.name)).cloned().collect();
+    let exported = parquet_columns(ctx.source_dialect, job, columns);
     let exported = &exported;
     let rows = for_each_shard(ctx, job, |shard, mut src, _spare| async move {
         let copy_format = match ctx.cfg.format {
@@ -1028,6 +1023,36 @@ async fn export_to_files(
         rows.into_iter().flatten().map(|f| (f.name, f.rows)).collect();
     all.sort();
     Ok(all)
+}
+
+/// The exported columns with the types their Parquet kinds follow: the source's for a
+/// PostgreSQL source; for another source the mapped target types, since its rows arrive in
+/// the text the target takes (a MySQL `BIGINT UNSIGNED` is a `numeric(20,0)`, not an INT64).
+fn parquet_columns(
+    dialect: SourceDialect,
+    job: &TableJob,
+    columns: &[String],
+) -> Vec<molt_schema::Column> {
+    job.table
+        .columns
+        .iter()
+        .filter(|c| columns.contains(&c.name))
+        .map(|c| {
+            let mapped = job.mapped.columns.iter().find(|m| m.name == c.name);
+            match (dialect, mapped) {
+                (SourceDialect::Postgres, _) | (_, None) => c.clone(),
+                (_, Some(m)) => {
+                    let spelling = m.ty.render(TargetDialect::Postgres);
+                    let ty = molt_schema::ColumnType::parse(SourceDialect::Postgres, &spelling)
+                        .unwrap_or_else(|_| {
+                            molt_schema::ColumnType::parse(SourceDialect::Postgres, "text")
+                                .unwrap_or_else(|_| c.ty.clone())
+                        });
+                    molt_schema::Column { ty, ..c.clone() }
+                }
+            }
+        })
+        .collect()
 }
 
 /// A shard's file writer: CSV (the default) or Parquet.

@@ -223,20 +223,6 @@ async fn a_value_the_target_cannot_hold_fails_naming_table_and_column() {
         text.contains("spans") && text.contains("column tm") && text.contains("INTERVAL"),
         "{text}"
     );
-    let parquet = fetch(
-        &src.url,
-        &dst.url,
-        &[
-            "--local-path",
-            scratch_dir("mariadb-parquet").to_str().unwrap(),
-            "--use-copy",
-            "--format",
-            "parquet",
-        ],
-    )
-    .await
-    .expect_err("parquet is refused for MySQL sources");
-    assert!(format!("{parquet:#}").contains("--format parquet"), "{parquet:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -543,5 +529,70 @@ async fn string_keys_and_skewed_integer_keys_shard_by_rows_and_load_every_row_on
     }
     // An ENUM key orders by index but compares as text: one shard, never overlapping ranges.
     assert_eq!(rows_per_shard(&dir, &format!("{db}.moods")), vec![3]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mariadb_parquet_files_are_typed_by_the_mapped_target_types() {
+    use arrow_array::Array as _;
+    use arrow_array::cast::AsArray as _;
+    use arrow_array::types::{Decimal128Type, Int64Type, TimestampMicrosecondType};
+    use arrow_schema::{DataType, TimeUnit};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let src = testbed().fresh_mariadb().await;
+    my_exec(&src.url, EVERY_MARIADB_TYPE).await;
+    let dst = testbed().fresh_pg_target().await;
+    let dir = scratch_dir("mariadb-parquet");
+    fetch(
+        &src.url,
+        &dst.url,
+        &["--local-path", dir.to_str().unwrap(), "--mode", "export-only", "--format", "parquet"],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("parquet export: {e:#}"));
+    let table_dir = dir.join(format!("{}.kinds", src.name));
+    let mut batches = Vec::new();
+    for f in std::fs::read_dir(&table_dir).unwrap().flatten() {
+        if f.path().extension().is_some_and(|e| e == "parquet") {
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(f.path()).unwrap())
+                    .unwrap()
+                    .build()
+                    .unwrap();
+            batches.extend(reader.map(Result::unwrap));
+        }
+    }
+    let schema = batches[0].schema();
+    let ty = |c: &str| schema.field_with_name(c).unwrap().data_type().clone();
+    // BIGINT UNSIGNED is DECIMAL(20,0) on the target, INT UNSIGNED INT8: no overflow.
+    assert_eq!(ty("id"), DataType::Decimal128(20, 0));
+    assert_eq!(ty("u"), DataType::Int64);
+    assert_eq!(ty("d"), DataType::Utf8, "DECIMAL(65,30) is beyond DECIMAL128's 38 digits: text");
+    assert_eq!(ty("ts"), DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())));
+    assert_eq!(ty("bn"), DataType::Binary);
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, 5001);
+    let mut seen = false;
+    for b in &batches {
+        let id = b.column_by_name("id").unwrap().as_primitive::<Decimal128Type>();
+        for i in 0..b.num_rows() {
+            if id.value(i) != 18_446_744_073_709_551_615_i128 {
+                continue;
+            }
+            seen = true;
+            let u = b.column_by_name("u").unwrap().as_primitive::<Int64Type>();
+            assert_eq!(u.value(i), 4_294_967_295);
+            let ts = b.column_by_name("ts").unwrap().as_primitive::<TimestampMicrosecondType>();
+            // 2024-01-01 00:30:00.000001 UTC.
+            assert_eq!(ts.value(i), 1_704_069_000_000_001);
+            let bn = b.column_by_name("bn").unwrap().as_binary::<i32>();
+            assert_eq!(bn.value(i), [1, 2, 0, 0]);
+            let s = b.column_by_name("s").unwrap().as_string::<i32>();
+            assert!(s.value(i).ends_with("😀"), "{}", s.value(i));
+            assert!(!b.column_by_name("t").unwrap().is_null(i), "'' is not NULL");
+        }
+    }
+    assert!(seen, "the edge row is in the files");
     let _ = std::fs::remove_dir_all(&dir);
 }

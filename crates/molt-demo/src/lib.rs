@@ -2,7 +2,9 @@
 //! and an application writing to it, `fetch` with a replication slot, `replicator pglogical`
 //! from the printed cursor, a live `verify` while writes continue, then the cutover: stop the
 //! writes, wait for the drain, verify clean, and measure the downtime (writes stopped → target
-//! verified). `cargo xtask demo` prints it; `tests/main.rs` runs the same flow.
+//! verified). `cargo xtask demo` prints it; `tests/main.rs` runs the same flow. From MariaDB
+//! (`cargo xtask demo --source mysql`), [`delta_migration_mysql`] runs it with
+//! `replicator mylogical`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,6 +14,10 @@ use anyhow::{Context as _, bail};
 use clap::Parser as _;
 use molt_testkit::Testbed;
 use sqlx::{Connection as _, PgConnection};
+
+mod mysql;
+
+pub use mysql::{DEMO_SCHEMA_MYSQL, delta_migration_mysql};
 
 /// The demo's source schema and data.
 pub const DEMO_SCHEMA: &str = r#"

@@ -78,9 +78,11 @@ pub async fn connect(url: &ConnUrl) -> Result<Pool, SourceError> {
 
 /// Settings of every session [`connect_for_reading`] opens: values then read the way
 /// [`crate::value::value_text`] expects (UTC timestamps, CHARs without padding).
-pub const READ_SESSION_SETTINGS: [&str; 2] = [
+pub const READ_SESSION_SETTINGS: [&str; 3] = [
     "SET time_zone = '+00:00'",
     "SET sql_mode = REPLACE(@@sql_mode, 'PAD_CHAR_TO_FULL_LENGTH', '')",
+    // Keys ordered on every byte, not the first 1024 (`ORDER BY` must match comparisons).
+    "SET max_sort_length = 8388608",
 ];
 
 /// A pool of at most `size` sessions set up to read values as [`crate::value::value_text`]

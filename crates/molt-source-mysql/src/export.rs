@@ -71,7 +71,8 @@ pub fn literal(ty: &ColumnType, value: Option<&str>) -> Result<String, LiteralEr
                 ty.spelling
             )));
         }
-        v.to_owned()
+        // A FLOAT holds 0.1 as 0.100000001…: compared with a double literal it is not 0.1.
+        if n == "float" { format!("CAST({v} AS FLOAT)") } else { v.to_owned() }
     } else if matches!(n, "date" | "datetime" | "timestamp" | "time") {
         let v = v.strip_suffix("+00").unwrap_or(v);
         if !v.bytes().all(|b| b.is_ascii_digit() || b" -:.".contains(&b)) {
@@ -220,7 +221,7 @@ impl MysqlExportSession {
         }
         let sql = format!(
             "SELECT k FROM (SELECT {col} AS k, ROW_NUMBER() OVER (ORDER BY {col}) AS rn FROM {from}) q \
-             WHERE rn % {step} = 1 AND rn > 1 ORDER BY rn LIMIT {}",
+             WHERE (rn - 1) % {step} = 0 AND rn > 1 ORDER BY rn LIMIT {}",
             requested - 1
         );
         let values: Vec<Row> = self.conn()?.exec(sql, ()).await.map_err(|e| {

@@ -42,9 +42,11 @@ use crate::{Flavor, connect};
 const XA_WAIT: Duration = Duration::from_secs(60);
 
 /// Session settings every export session uses, so values read the way
-/// [`crate::value::value_text`] expects: UTC timestamps, no padded CHARs, no waiting on locks.
+/// [`crate::value::value_text`] expects: UTC timestamps, no padded CHARs, no waiting on locks;
+/// and keys sorted on all their bytes (MySQL sorts on the first `max_sort_length` only, 1024
+/// by default, which would put shard bounds of long keys out of order).
 pub const EXPORT_SESSION_SETTINGS: &str = "SET time_zone = '+00:00', \
-     sql_mode = REPLACE(@@sql_mode, 'PAD_CHAR_TO_FULL_LENGTH', ''); \
+     sql_mode = REPLACE(@@sql_mode, 'PAD_CHAR_TO_FULL_LENGTH', ''), max_sort_length = 8388608; \
      SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ";
 
 /// The export sessions of one snapshot and the cursor read under the same lock.

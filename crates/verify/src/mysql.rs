@@ -54,6 +54,36 @@ fn key_types(plan: &TablePlan) -> anyhow::Result<Vec<&ColumnType>> {
         .collect()
 }
 
+/// How key column `col` of type `ty` is ordered and compared in pages: `ENUM` and `SET`
+/// sort by their number, so they are compared by it too (`k + 0`); everything else as is.
+fn order_expr(ty: &ColumnType, col: &str) -> String {
+    let col = quote_mysql_ident(col);
+    if matches!(ty.name.as_str(), "enum" | "set") { format!("({col} + 0)") } else { col }
+}
+
+/// A key value as the literal [`order_expr`] compares with: an `ENUM` label's position, a
+/// `SET`'s bit mask; otherwise [`literal`].
+fn order_literal(ty: &ColumnType, value: Option<&str>) -> anyhow::Result<String> {
+    let Some(v) = value else { return Ok("NULL".into()) };
+    let position = |label: &str| {
+        ty.labels
+            .iter()
+            .position(|l| l == label)
+            .with_context(|| format!("{label:?} is not a label of {}", ty.spelling))
+    };
+    Ok(match ty.name.as_str() {
+        "enum" => (position(v)? + 1).to_string(),
+        "set" => {
+            let mut mask = 0u64;
+            for member in v.split(',').filter(|m| !m.is_empty()) {
+                mask |= 1u64 << position(member)?;
+            }
+            mask.to_string()
+        }
+        _ => literal(ty, Some(v))?,
+    })
+}
+
 /// `(k1, k2, …) > (v1, v2, …)` spelled out, so every server reads it as a key range.
 fn after_condition(plan: &TablePlan, after: &[Option<String>]) -> anyhow::Result<String> {
     let types = key_types(plan)?;
@@ -63,14 +93,14 @@ fn after_condition(plan: &TablePlan, after: &[Option<String>]) -> anyhow::Result
         for j in 0..i {
             parts.push(format!(
                 "{} = {}",
-                quote_mysql_ident(&plan.columns[j]),
-                literal(types[j], after[j].as_deref())?
+                order_expr(types[j], &plan.columns[j]),
+                order_literal(types[j], after[j].as_deref())?
             ));
         }
         parts.push(format!(
             "{} > {}",
-            quote_mysql_ident(&plan.columns[i]),
-            literal(types[i], after[i].as_deref())?
+            order_expr(types[i], &plan.columns[i]),
+            order_literal(types[i], after[i].as_deref())?
         ));
         terms.push(format!("({})", parts.join(" AND ")));
     }
@@ -92,7 +122,9 @@ pub fn page_sql(
     let filter =
         if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
     let cols: Vec<String> = plan.columns.iter().map(|c| quote_mysql_ident(c)).collect();
-    let order: Vec<String> = cols[..plan.key_len].to_vec();
+    let types = key_types(plan)?;
+    let order: Vec<String> =
+        types.iter().zip(&plan.columns).map(|(ty, c)| order_expr(ty, c)).collect();
     Ok(format!(
         "SELECT {} FROM {}{filter} ORDER BY {} LIMIT {limit}",
         cols.join(", "),
@@ -101,28 +133,30 @@ pub fn page_sql(
     ))
 }
 
-fn lookup_sql(plan: &TablePlan, keys: &[Row]) -> anyhow::Result<String> {
+/// The lookup of `keys`; `None` when no key can be written for the source's types (a target
+/// key such as `NaN` that no source row can have).
+fn lookup_sql(plan: &TablePlan, keys: &[Row]) -> anyhow::Result<Option<String>> {
     let types = key_types(plan)?;
     let mut alternatives = Vec::with_capacity(keys.len());
-    for k in keys {
+    'keys: for k in keys {
         let mut parts = Vec::with_capacity(plan.key_len);
         for (i, ty) in types.iter().enumerate() {
-            parts.push(format!(
-                "{} = {}",
-                quote_mysql_ident(&plan.columns[i]),
-                literal(ty, k[i].as_deref())?
-            ));
+            let Ok(lit) = literal(ty, k[i].as_deref()) else { continue 'keys };
+            parts.push(format!("{} = {lit}", quote_mysql_ident(&plan.columns[i])));
         }
         alternatives.push(format!("({})", parts.join(" AND ")));
     }
+    if alternatives.is_empty() {
+        return Ok(None);
+    }
     let extra = plan.filter(Side::Source).map(|f| format!(" AND {f}")).unwrap_or_default();
     let cols: Vec<String> = plan.columns.iter().map(|c| quote_mysql_ident(c)).collect();
-    Ok(format!(
+    Ok(Some(format!(
         "SELECT {} FROM {} WHERE ({}){extra}",
         cols.join(", "),
         table_sql(plan),
         alternatives.join(" OR ")
-    ))
+    )))
 }
 
 impl MysqlReader {
@@ -211,10 +245,33 @@ impl RowReader for MysqlReader {
         keys: &'a [Row],
     ) -> BoxFuture<'a, anyhow::Result<Vec<Row>>> {
         Box::pin(async move {
-            if keys.is_empty() {
-                return Ok(Vec::new());
+            match lookup_sql(plan, keys)? {
+                Some(sql) => self.rows(plan, sql).await,
+                None => Ok(Vec::new()),
             }
-            self.rows(plan, lookup_sql(plan, keys)?).await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ty(s: &str) -> ColumnType {
+        ColumnType::parse(molt_schema::SourceDialect::Mysql, s).unwrap()
+    }
+
+    #[test]
+    fn enum_and_set_keys_page_by_their_number_as_they_sort() {
+        let e = ty("enum('small','medium','large')");
+        assert_eq!(order_expr(&e, "size"), "(`size` + 0)");
+        assert_eq!(order_literal(&e, Some("medium")).unwrap(), "2");
+        let set = ty("set('a','b','c')");
+        assert_eq!(order_literal(&set, Some("a,c")).unwrap(), "5");
+        assert_eq!(order_literal(&set, Some("")).unwrap(), "0");
+        assert!(order_literal(&e, Some("huge")).is_err());
+        let v = ty("varchar(10)");
+        assert_eq!(order_expr(&v, "name"), "`name`");
+        assert_eq!(order_literal(&v, Some("a")).unwrap(), "_utf8mb4 X'61'");
     }
 }
