@@ -18,6 +18,7 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use molt_cli::hms;
 use molt_schema::{CopyFormat, SourceDialect, TargetDialect};
+use molt_source::binary::{BinaryKind, kind_of_target};
 use molt_source::export::{ExportSession, Shard, Snapshot};
 use molt_target::copy_in_sql;
 use molt_target::handling::{self, TableHandling};
@@ -783,19 +784,43 @@ where
     Ok(out)
 }
 
-/// Binary COPY when the target is PostgreSQL and every column has the same built-in type on
-/// both sides (less parsing and printing on both servers); text otherwise.
-async fn direct_format(ctx: &Ctx, job: &TableJob, columns: &[String]) -> CopyFormat {
+/// Binary COPY when the target is PostgreSQL and either every column has the same built-in
+/// type on both sides (a PostgreSQL source streams its own binary), or the source encodes
+/// binary itself and every target column type has a binary kind (the kinds are returned);
+/// text otherwise.
+async fn direct_format(
+    ctx: &Ctx,
+    job: &TableJob,
+    columns: &[String],
+) -> (CopyFormat, Option<Vec<BinaryKind>>) {
     if ctx.target_dialect != TargetDialect::Postgres {
-        return CopyFormat::Text;
+        return (CopyFormat::Text, None);
     }
-    let Some(snapshot) = &ctx.snapshot else { return CopyFormat::Text };
-    let source = snapshot.binary_types(&job.table.name, columns).await;
-    let Ok(mut dst) = ctx.target_pool.acquire().await else { return CopyFormat::Text };
+    let Some(snapshot) = &ctx.snapshot else { return (CopyFormat::Text, None) };
+    let Ok(mut dst) = ctx.target_pool.acquire().await else { return (CopyFormat::Text, None) };
+    if snapshot.encodes_binary() {
+        // Enum columns take their label's text in binary too; other user types stay text.
+        let details = molt_source_pg::column_type_details(&mut dst, &job.mapped.name, columns);
+        let kinds: Option<Vec<BinaryKind>> = details.await.and_then(|types| {
+            types
+                .iter()
+                .map(|t| match (t.builtin, t.is_enum) {
+                    (_, true) => Some(BinaryKind::Text),
+                    (true, false) => kind_of_target(&t.spelling),
+                    (false, false) => None,
+                })
+                .collect()
+        });
+        return match kinds {
+            Some(k) => (CopyFormat::Binary, Some(k)),
+            None => (CopyFormat::Text, None),
+        };
+    }
     let target = molt_source_pg::column_types(&mut dst, &job.mapped.name, columns).await;
+    let source = snapshot.binary_types(&job.table.name, columns).await;
     match (source, target) {
-        (Some(s), Some((t, true))) if s == t => CopyFormat::Binary,
-        _ => CopyFormat::Text,
+        (Some(s), Some((t, true))) if s == t => (CopyFormat::Binary, None),
+        _ => (CopyFormat::Text, None),
     }
 }
 
@@ -805,8 +830,9 @@ async fn direct_copy(
     columns: &[String],
     progress: &Progress,
 ) -> anyhow::Result<u64> {
-    let format = direct_format(ctx, job, columns).await;
-    debug!(table = %job.table.name, format = ?format, "direct copy format");
+    let (format, kinds) = direct_format(ctx, job, columns).await;
+    debug!(table = %job.table.name, format = ?format, encoded = kinds.is_some(), "direct copy format");
+    let kinds = &kinds;
     let in_sql = copy_in_sql(&job.mapped.name, columns, format);
     let rows = for_each_shard(ctx, job, |shard, mut src, spare| {
         let in_sql = in_sql.clone();
@@ -827,7 +853,13 @@ async fn direct_copy(
                     return Err(anyhow!(e).context(format!("starting {in_sql}")));
                 }
             };
-            let mut stream = src.rows(&job.table, columns, &shard, format).await?;
+            let mut stream = match kinds {
+                Some(k) => src
+                    .binary_rows(&job.table, columns, &shard, k)
+                    .await?
+                    .context("the source session writes no binary COPY")?,
+                None => src.rows(&job.table, columns, &shard, format).await?,
+            };
             let mut buf: Vec<u8> = Vec::with_capacity(RELAY_CHUNK + 64 * 1024);
             let mut rows = 0u64;
             let mut failure: Option<anyhow::Error> = None;

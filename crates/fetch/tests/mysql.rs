@@ -596,3 +596,51 @@ async fn mariadb_parquet_files_are_typed_by_the_mapped_target_types() {
     assert!(seen, "the edge row is in the files");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn binary_copy_from_mariadb_stores_what_text_copy_stores() {
+    // Every column of `kinds` has a binary kind (its ENUM's is the label), so it loads as
+    // binary COPY; `texty` holds the same rows and an INET6 column, which has none, so it
+    // loads as text. Both must store the same.
+    let src = testbed().fresh_mariadb().await;
+    my_exec(&src.url, EVERY_MARIADB_TYPE).await;
+    my_exec(
+        &src.url,
+        "CREATE TABLE texty LIKE kinds; ALTER TABLE texty ADD COLUMN ip INET6;
+         INSERT INTO texty SELECT *, NULL FROM kinds;",
+    )
+    .await;
+    let dst = testbed().fresh_pg_target().await;
+    let summary = fetch(
+        &src.url,
+        &dst.url,
+        &[
+            "--direct-copy",
+            "--table-handling",
+            "drop-on-target-and-recreate",
+            "--export-concurrency",
+            "3",
+        ],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("fetch: {e:#}"));
+    assert_eq!(summary.rows.iter().sum::<u64>(), 2 * 5001);
+    let cols = "id, i, u, m, d, f, g, ok, s, t, l, dt, ts, day, tm, y, b, e::text, st, j::text, bl, bn, uid";
+    for (a, b) in [("kinds", "texty"), ("texty", "kinds")] {
+        let differing: i64 = scalar(
+            &dst.url,
+            &format!(
+                "SELECT count(*) FROM (SELECT {cols} FROM {a} EXCEPT SELECT {cols} FROM {b}) d"
+            ),
+        )
+        .await;
+        assert_eq!(differing, 0, "rows of {a} not in {b}");
+    }
+    let nulls: i64 = scalar(
+        &dst.url,
+        "SELECT count(*) FROM kinds WHERE id = 1 AND i IS NULL AND e IS NULL AND uid IS NULL AND j IS NULL",
+    )
+    .await;
+    assert_eq!(nulls, 1, "NULLs stay NULL in binary");
+    check_kinds(&src, &dst.url).await;
+}

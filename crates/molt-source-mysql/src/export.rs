@@ -17,6 +17,7 @@ use futures_util::StreamExt as _;
 use futures_util::future::BoxFuture;
 use molt_schema::{ColumnType, CopyFormat, Table};
 use molt_source::SourceError;
+use molt_source::binary::{BinaryKind, EncodeError, HEADER, TRAILER, put_field, put_tuple_start};
 use molt_source::export::{ExportSession, RowStream, Shard, int_bounds, shards_from_bounds};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
@@ -290,16 +291,7 @@ impl ExportSession for MysqlExportSession {
                     std::io::Error::other("binary COPY"),
                 ));
             }
-            let mut types = Vec::with_capacity(columns.len());
-            for c in columns {
-                let col = table.column(c).ok_or_else(|| {
-                    SourceError::query(
-                        format!("column {c} is not in the source's {}", table.name),
-                        std::io::Error::other("missing column"),
-                    )
-                })?;
-                types.push(col.ty.clone());
-            }
+            let types = column_types(table, columns)?;
             let sql = select_sql(table, columns, shard);
             let result = self
                 .conn()?
@@ -333,6 +325,48 @@ impl ExportSession for MysqlExportSession {
         })
     }
 
+    fn binary_rows<'a>(
+        &'a mut self,
+        table: &'a Table,
+        columns: &'a [String],
+        shard: &'a Shard,
+        kinds: &'a [BinaryKind],
+    ) -> BoxFuture<'a, Result<Option<RowStream<'a>>, SourceError>> {
+        Box::pin(async move {
+            let types = column_types(table, columns)?;
+            let sql = select_sql(table, columns, shard);
+            let result = self
+                .conn()?
+                .exec_iter(sql.clone(), ())
+                .await
+                .map_err(|e| SourceError::query(format!("starting {sql}"), e))?;
+            let header = futures_util::stream::once(async { Ok(Bytes::from_static(HEADER)) });
+            let trailer = futures_util::stream::once(async { Ok(Bytes::from_static(TRAILER)) });
+            let Some(stream) = result
+                .stream_and_drop::<Row>()
+                .await
+                .map_err(|e| SourceError::query(format!("starting {sql}"), e))?
+            else {
+                return Ok(Some(header.chain(trailer).boxed()));
+            };
+            let name = table.name.to_string();
+            let key: Vec<usize> = table
+                .primary_key
+                .iter()
+                .filter_map(|k| columns.iter().position(|c| c == k))
+                .collect();
+            let rows = stream.map(move |row| {
+                let row =
+                    row.map_err(|e| SourceError::query(format!("reading rows of {name}"), e))?;
+                encode_binary_row(&row, &types, columns, kinds).map_err(|e| {
+                    let which = describe_key(&row, &types, columns, &key);
+                    SourceError::query(format!("reading the row of {name} where {which}"), e)
+                })
+            });
+            Ok(Some(header.chain(rows).chain(trailer).boxed()))
+        })
+    }
+
     fn finish(mut self: Box<Self>) -> BoxFuture<'static, ()> {
         if let Some(conn) = self.conn.take() {
             let _ = self.idle_tx.send(conn);
@@ -351,6 +385,50 @@ impl ExportSession for MysqlExportSession {
             }
         })
     }
+}
+
+/// The source types of `columns`.
+fn column_types(table: &Table, columns: &[String]) -> Result<Vec<ColumnType>, SourceError> {
+    columns
+        .iter()
+        .map(|c| {
+            table.column(c).map(|col| col.ty.clone()).ok_or_else(|| {
+                SourceError::query(
+                    format!("column {c} is not in the source's {}", table.name),
+                    std::io::Error::other("missing column"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// A value that cannot be written as its column's binary kind, or cannot be read at all.
+#[derive(Debug, thiserror::Error)]
+enum RowError {
+    #[error(transparent)]
+    Value(#[from] crate::value::ValueError),
+    #[error("column {column}: {source}")]
+    Binary { column: String, source: EncodeError },
+}
+
+/// One tuple of binary COPY: each value's text ([`value_text`]) written as its target kind.
+fn encode_binary_row(
+    row: &Row,
+    types: &[ColumnType],
+    columns: &[String],
+    kinds: &[BinaryKind],
+) -> Result<Bytes, RowError> {
+    let mut out = BytesMut::with_capacity(16 * columns.len().max(1) + 2);
+    put_tuple_start(&mut out, types.len());
+    for (i, (ty, kind)) in types.iter().zip(kinds).enumerate() {
+        let text = match row.as_ref(i) {
+            Some(v) => value_text(ty, v).map_err(|e| e.in_column(columns[i].clone()))?,
+            None => None,
+        };
+        put_field(&mut out, *kind, text.as_deref())
+            .map_err(|source| RowError::Binary { column: columns[i].clone(), source })?;
+    }
+    Ok(out.freeze())
 }
 
 fn encode_row(

@@ -394,6 +394,10 @@ impl Snapshot for MysqlSnapshot {
         Box::pin(async { None })
     }
 
+    fn encodes_binary(&self) -> bool {
+        true
+    }
+
     fn indexed_columns<'a>(&'a self, table: &'a TableName) -> BoxFuture<'a, Vec<String>> {
         Box::pin(async move {
             let Ok(mut c) = self.pool.get_conn().await else { return Vec::new() };

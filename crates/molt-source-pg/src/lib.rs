@@ -16,4 +16,4 @@ pub mod snapshot;
 
 pub use catalog::PgCatalog;
 pub use connect::{connect, connect_options};
-pub use session::{PgSnapshot, column_types};
+pub use session::{ColumnTypeInfo, PgSnapshot, column_type_details, column_types};

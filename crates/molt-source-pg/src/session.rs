@@ -123,16 +123,28 @@ impl Snapshot for PgSnapshot {
     }
 }
 
-/// The column types of `table` (`format_type`) and whether all are built-in (OID below
-/// 16384), for `columns` in order; `None` when a column is missing or the query failed.
-pub async fn column_types(
+/// One column's type on a PostgreSQL table, as [`column_type_details`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnTypeInfo {
+    /// `format_type` spelling (`character varying(80)`).
+    pub spelling: String,
+    /// A built-in type (OID below 16384).
+    pub builtin: bool,
+    /// An enum type (whose binary form is its label's text).
+    pub is_enum: bool,
+}
+
+/// The types of `columns` of `table`, in that order; `None` when a column is missing or the
+/// catalog cannot be read.
+pub async fn column_type_details(
     conn: &mut PgConnection,
     table: &TableName,
     columns: &[String],
-) -> Option<(Vec<String>, bool)> {
-    let rows: Vec<(String, String, bool)> = sqlx::query_as(
-        "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.atttypid < 16384 \
+) -> Option<Vec<ColumnTypeInfo>> {
+    let rows: Vec<(String, String, bool, bool)> = sqlx::query_as(
+        "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.atttypid < 16384, t.typtype = 'e' \
          FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+         JOIN pg_type t ON t.oid = a.atttypid \
          WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped",
     )
     .bind(&table.schema)
@@ -140,14 +152,25 @@ pub async fn column_types(
     .fetch_all(&mut *conn)
     .await
     .ok()?;
-    let mut types = Vec::with_capacity(columns.len());
-    let mut builtin = true;
-    for c in columns {
-        let (_, ty, b) = rows.iter().find(|(n, _, _)| n == c)?;
-        types.push(ty.clone());
-        builtin &= *b;
-    }
-    Some((types, builtin))
+    columns
+        .iter()
+        .map(|c| {
+            rows.iter().find(|(n, ..)| n == c).map(|(_, spelling, builtin, is_enum)| {
+                ColumnTypeInfo { spelling: spelling.clone(), builtin: *builtin, is_enum: *is_enum }
+            })
+        })
+        .collect()
+}
+
+/// The `format_type` spellings of `columns` of `table`, and whether all are built-in types.
+pub async fn column_types(
+    conn: &mut PgConnection,
+    table: &TableName,
+    columns: &[String],
+) -> Option<(Vec<String>, bool)> {
+    let details = column_type_details(conn, table, columns).await?;
+    let builtin = details.iter().all(|d| d.builtin);
+    Some((details.into_iter().map(|d| d.spelling).collect(), builtin))
 }
 
 /// One session in a `REPEATABLE READ` transaction on the imported snapshot.

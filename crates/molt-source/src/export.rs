@@ -57,6 +57,12 @@ pub trait Snapshot: Send + Sync {
         columns: &'a [String],
     ) -> BoxFuture<'a, Option<Vec<String>>>;
 
+    /// Whether sessions write binary COPY from the target's column types themselves
+    /// ([`ExportSession::binary_rows`]); `false` by default.
+    fn encodes_binary(&self) -> bool {
+        false
+    }
+
     /// Columns some index of `table` starts with (to warn about row filters that scan).
     fn indexed_columns<'a>(&'a self, table: &'a TableName) -> BoxFuture<'a, Vec<String>>;
 
@@ -84,6 +90,20 @@ pub trait ExportSession: Send {
         shard: &'a Shard,
         format: CopyFormat,
     ) -> BoxFuture<'a, Result<RowStream<'a>, SourceError>>;
+
+    /// Streams the rows of `shard` in PostgreSQL's binary COPY format (header and trailer
+    /// included), each column written as `kinds` say: for a source whose values are not
+    /// PostgreSQL's, encoding them itself ([`Snapshot::encodes_binary`]). `None` when it does
+    /// not (a PostgreSQL source streams binary through [`ExportSession::rows`]).
+    fn binary_rows<'a>(
+        &'a mut self,
+        _table: &'a Table,
+        _columns: &'a [String],
+        _shard: &'a Shard,
+        _kinds: &'a [crate::binary::BinaryKind],
+    ) -> BoxFuture<'a, Result<Option<RowStream<'a>>, SourceError>> {
+        Box::pin(async { Ok(None) })
+    }
 
     /// Hands the session back when its shard is done.
     fn finish(self: Box<Self>) -> BoxFuture<'static, ()>;

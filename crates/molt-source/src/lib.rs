@@ -6,6 +6,7 @@
 //!
 //! [`export`] holds the snapshot and export-session traits `fetch` runs its phases on.
 
+pub mod binary;
 pub mod export;
 
 use std::error::Error as StdError;
