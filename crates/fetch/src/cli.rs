@@ -59,9 +59,10 @@ pub struct FetchArgs {
     /// COPY straight from source to target, no intermediate files.
     #[arg(long = "direct-copy")]
     pub direct_copy: bool,
-    /// Shards (and connections) per table.
-    #[arg(long = "export-concurrency", default_value_t = 4)]
-    pub export_concurrency: u32,
+    /// Shards (and connections) per table. Unset: up to 4, fewer for tables too small to gain
+    /// from them (one per 250,000 estimated rows).
+    #[arg(long = "export-concurrency")]
+    pub export_concurrency: Option<u32>,
     /// Attempts per export query.
     #[arg(long = "export-retry-max-attempts", default_value_t = 3)]
     pub export_retry_max_attempts: u32,
@@ -194,7 +195,7 @@ mod tests {
         assert_eq!(a.table_filter, "employees|payments|orders");
         assert_eq!(a.export_retry_max_duration, Duration::from_secs(600));
         assert_eq!(a.crdb_pts_duration, Duration::from_secs(86_400));
-        assert_eq!(a.export_concurrency, 4);
+        assert_eq!(a.export_concurrency, None);
         assert_eq!(a.row_batch_size, 100_000);
         assert!(!a.case_sensitive);
         assert!(a.ignore_replication_check);

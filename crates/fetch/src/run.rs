@@ -701,7 +701,12 @@ async fn shards_and_first_session(
         );
         vec![Shard::whole()]
     } else {
-        conn.plan_shards(&job.table, ctx.cfg.export_concurrency, ctx.cfg.stats_sharding).await?
+        let wanted = if ctx.cfg.export_concurrency_explicit {
+            ctx.cfg.export_concurrency
+        } else {
+            crate::config::shards_worth(job.estimated_rows, ctx.cfg.export_concurrency)
+        };
+        conn.plan_shards(&job.table, wanted, ctx.cfg.stats_sharding).await?
     };
     debug!(table = %job.table.name, shards = shards.len() as u64, "planned shards");
     Ok((shards, conn))

@@ -149,19 +149,32 @@ impl Civil {
         self.hour == 0 && self.minute == 0 && self.second == 0 && self.micro == 0
     }
 
-    fn date_text(&self) -> String {
-        format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    fn push_date(&self, out: &mut String) {
+        push_padded(out, self.year, 4);
+        out.push('-');
+        push_padded(out, self.month, 2);
+        out.push('-');
+        push_padded(out, self.day, 2);
     }
 
+    fn date_text(&self) -> String {
+        let mut out = String::with_capacity(10);
+        self.push_date(&mut out);
+        out
+    }
+
+    // Written digit by digit: this runs for every temporal value of a load.
     fn datetime_text(&self) -> String {
-        format!(
-            "{} {:02}:{:02}:{:02}{}",
-            self.date_text(),
-            self.hour,
-            self.minute,
-            self.second,
-            fraction(self.micro)
-        )
+        let mut out = String::with_capacity(30);
+        self.push_date(&mut out);
+        out.push(' ');
+        push_padded(&mut out, self.hour, 2);
+        out.push(':');
+        push_padded(&mut out, self.minute, 2);
+        out.push(':');
+        push_padded(&mut out, self.second, 2);
+        push_fraction(&mut out, self.micro);
+        out
     }
 
     /// Checks the parts name a real date and time; `with_time` says what to print in errors.
@@ -193,13 +206,45 @@ fn days_in_month(year: u32, month: u32) -> u32 {
     }
 }
 
-/// `.ffffff` without trailing zeros, or nothing for whole seconds (PostgreSQL's own form).
-fn fraction(micro: u32) -> String {
-    if micro == 0 {
-        return String::new();
+/// Appends `n` in decimal, zero-padded to `width` digits.
+fn push_padded(out: &mut String, n: u32, width: usize) {
+    let mut buf = [0u8; 10];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
     }
-    let digits = format!(".{micro:06}");
-    digits.trim_end_matches('0').to_owned()
+    for _ in buf.len() - i..width {
+        out.push('0');
+    }
+    for &b in &buf[i..] {
+        out.push(char::from(b));
+    }
+}
+
+/// Appends `.ffffff` without trailing zeros, or nothing for whole seconds (PostgreSQL's own
+/// form).
+fn push_fraction(out: &mut String, micro: u32) {
+    if micro == 0 {
+        return;
+    }
+    out.push('.');
+    push_padded(out, micro, 6);
+    while out.ends_with('0') {
+        out.pop();
+    }
+}
+
+/// [`push_fraction`] as a string of its own.
+fn fraction(micro: u32) -> String {
+    let mut out = String::new();
+    push_fraction(&mut out, micro);
+    out
 }
 
 /// `DATE`: `YYYY-MM-DD`.
@@ -220,7 +265,9 @@ pub(super) fn datetime(c: Civil) -> Result<String, ValueErrorKind> {
 /// `TIMESTAMP` given in UTC: `YYYY-MM-DD HH:MM:SS[.ffffff]+00`.
 pub(super) fn timestamp(c: Civil) -> Result<String, ValueErrorKind> {
     c.check(true)?;
-    Ok(format!("{}+00", c.datetime_text()))
+    let mut text = c.datetime_text();
+    text.push_str("+00");
+    Ok(text)
 }
 
 /// The UTC civil time of `secs` seconds and `micro` microseconds after the Unix epoch.
