@@ -223,6 +223,32 @@ async fn a_value_the_target_cannot_hold_fails_naming_table_and_column() {
         text.contains("spans") && text.contains("column tm") && text.contains("INTERVAL"),
         "{text}"
     );
+    // The fix the error names works: the column mapped to INTERVAL holds the duration.
+    let map = scratch_dir("mariadb-type-map");
+    std::fs::create_dir_all(&map).unwrap();
+    let file = map.join("types.json");
+    std::fs::write(
+        &file,
+        format!(
+            r#"[{{"table":"{}.spans","column_type_map":[{{"column":"tm","source_type":"time","crdb_type":"INTERVAL"}}]}}]"#,
+            src.name
+        ),
+    )
+    .unwrap();
+    for path in [&["--direct-copy"][..], &["--local-path", map.to_str().unwrap(), "--use-copy"][..]]
+    {
+        let mut args = path.to_vec();
+        args.extend([
+            "--table-handling",
+            "drop-on-target-and-recreate",
+            "--type-map-file",
+            file.to_str().unwrap(),
+        ]);
+        fetch(&src.url, &dst.url, &args).await.unwrap_or_else(|e| panic!("{path:?}: {e:#}"));
+        let tm: String = scalar(&dst.url, "SELECT tm::text FROM spans WHERE id = 1").await;
+        assert_eq!(tm, "-838:59:59", "{path:?}");
+    }
+    let _ = std::fs::remove_dir_all(&map);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

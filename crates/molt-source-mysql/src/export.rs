@@ -407,8 +407,32 @@ fn column_types(table: &Table, columns: &[String]) -> Result<Vec<ColumnType>, So
 enum RowError {
     #[error(transparent)]
     Value(#[from] crate::value::ValueError),
-    #[error("column {column}: {source}")]
+    #[error("column {column}: {source}{}", time_hint(source))]
     Binary { column: String, source: EncodeError },
+}
+
+fn time_hint(e: &EncodeError) -> &'static str {
+    if e.kind == BinaryKind::Time {
+        " (outside TIME's 00:00:00..24:00:00 on the target; map the column to INTERVAL with --type-map-file if it holds durations)"
+    } else {
+        ""
+    }
+}
+
+/// A value's text for a load: as [`value_text`], except that a `TIME` beyond a day is written
+/// in full (`-838:59:59`), for the target to take (a column mapped to `INTERVAL`) or refuse
+/// (a `TIME` column, whose error names the column).
+fn load_text(
+    ty: &ColumnType,
+    v: &mysql_async::Value,
+) -> Result<Option<String>, crate::value::ValueError> {
+    match value_text(ty, v) {
+        Err(e) => match e.kind() {
+            crate::value::ValueErrorKind::TimeOutOfRange { interval } => Ok(Some(interval.clone())),
+            _ => Err(e),
+        },
+        ok => ok,
+    }
 }
 
 /// One tuple of binary COPY: each value's text ([`value_text`]) written as its target kind.
@@ -422,7 +446,7 @@ fn encode_binary_row(
     put_tuple_start(&mut out, types.len());
     for (i, (ty, kind)) in types.iter().zip(kinds).enumerate() {
         let text = match row.as_ref(i) {
-            Some(v) => value_text(ty, v).map_err(|e| e.in_column(columns[i].clone()))?,
+            Some(v) => load_text(ty, v).map_err(|e| e.in_column(columns[i].clone()))?,
             None => None,
         };
         put_field(&mut out, *kind, text.as_deref())
@@ -443,7 +467,7 @@ fn encode_row(
             out.put_u8(if format == CopyFormat::Csv { b',' } else { b'\t' });
         }
         let text = match row.as_ref(i) {
-            Some(v) => value_text(ty, v).map_err(|e| e.in_column(columns[i].clone()))?,
+            Some(v) => load_text(ty, v).map_err(|e| e.in_column(columns[i].clone()))?,
             None => None,
         };
         match format {
