@@ -602,3 +602,24 @@ async fn serial_a_target_restart_mid_stream_is_survived_unattended() {
     );
     terminate(child);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serial_a_time_beyond_a_day_replicates_into_a_column_mapped_to_interval() {
+    let (src, dst, start) = setup("CREATE TABLE spans (id INT PRIMARY KEY, tm TIME);").await;
+    // As `--type-map-file` makes fetch create it.
+    exec(&dst.url, "ALTER TABLE spans ALTER COLUMN tm TYPE interval USING tm::interval").await;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let engine = tokio::spawn(mylogical::run(config(args(&src, &dst, &start)), stop_rx));
+    my_exec(
+        &src.url,
+        "INSERT INTO spans VALUES (1, '-838:59:59'), (2, '100:00:00.5'), (3, '01:02:03')",
+    )
+    .await;
+    let pos = source_pos(&src).await;
+    wait_applied(&dst, &pos).await;
+    let want = my_rows(&src.url, "spans", "id, CAST(tm AS CHAR)", "id").await;
+    assert_eq!(want, ["1|-838:59:59", "2|100:00:00", "3|01:02:03"], "TIME(0) drops the fraction");
+    assert_eq!(pg_rows(&dst.url, "spans", "id, tm::text", "id").await, want);
+    stop_tx.send(true).unwrap();
+    engine.await.unwrap().unwrap();
+}

@@ -30,6 +30,7 @@ use molt_source::CatalogReader as _;
 use molt_source_mysql::binlog::{
     self, BinlogError, BinlogOptions, BinlogReader, BinlogTable, Event, Gtid, RowImage, RowOp,
 };
+use molt_source_mysql::value::ValueErrorKind;
 use molt_source_mysql::{Flavor, MysqlCatalog};
 use molt_url::ConnUrl;
 use sqlx::postgres::PgPool;
@@ -341,7 +342,18 @@ impl Decoder {
                 let (Some(v), Some(t)) = (v, target) else { continue };
                 let col = m.table.columns.get(i).context("a row image wider than its table map")?;
                 let ty = m.types.get(i).and_then(Option::as_ref);
-                row[*t] = molt_source_mysql::value::binlog_text(col, ty, v).with_context(|| {
+                // A TIME beyond a day fits a column mapped to INTERVAL, as fetch loaded it.
+                let interval = b.target.columns[*t].1 == "interval";
+                row[*t] = match molt_source_mysql::value::binlog_text(col, ty, v) {
+                    Err(e) => match e.kind() {
+                        ValueErrorKind::TimeOutOfRange { interval: text } if interval => {
+                            Ok(Some(text.clone()))
+                        }
+                        _ => Err(e),
+                    },
+                    ok => ok,
+                }
+                .with_context(|| {
                     format!("converting column {} of {}.{}", col.name, m.table.schema, m.table.name)
                 })?;
                 present.push(*t);
