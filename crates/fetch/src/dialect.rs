@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use molt_schema::{SourceDialect, TableDetails, TableName};
 use molt_source::export::Snapshot;
 use molt_url::ConnUrl;
@@ -73,6 +73,31 @@ pub(crate) async fn pin(
 }
 
 /// Identity columns, constraints and indexes of `tables`, for tables fetch recreates.
+/// Checks, before anything is written to the target, that the source can feed replication
+/// from the cursor the pin will read (binlog settings and grants; `wal_level`, role and slot
+/// rights): a source that cannot replicate then changes nothing on the target.
+pub(crate) async fn check_replication(
+    url: &ConnUrl,
+    dialect: SourceDialect,
+    request: &PinRequest,
+) -> anyhow::Result<()> {
+    check_supported(dialect)?;
+    if request.ignore_replication_check {
+        return Ok(());
+    }
+    if dialect == SourceDialect::Mysql {
+        return Ok(molt_source_mysql::check_source_for_replication(url).await?);
+    }
+    let pool = molt_source_pg::connect(url, 1).await?;
+    let mut conn = pool.acquire().await.context("connecting to the source")?;
+    let checked =
+        molt_source_pg::snapshot::check_replication(&mut conn, url.user(), request.slot.is_some())
+            .await;
+    drop(conn);
+    pool.close().await;
+    Ok(checked?)
+}
+
 pub(crate) async fn details(
     url: &ConnUrl,
     dialect: SourceDialect,

@@ -244,6 +244,19 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
             }
         }
     }
+    let pin_request = jobs.iter().any(|j| j.export).then(|| crate::dialect::PinRequest {
+        // A resumed fetch keeps the slot and cursor of the run it continues.
+        slot: if resumed.is_some() { None } else { cfg.slot.clone() },
+        drop_and_recreate: cfg.drop_and_recreate_slot && resumed.is_none(),
+        tables: jobs.iter().map(|j| j.table.name.clone()).collect(),
+        ignore_replication_check: cfg.ignore_replication_check || resumed.is_some(),
+        sessions: cfg.table_concurrency * cfg.export_concurrency,
+    });
+    if let Some(request) = &pin_request {
+        crate::dialect::check_replication(&plan.source, plan.source_dialect, request)
+            .await
+            .context("checking the source can feed replication, before touching the target")?;
+    }
     let mut details = std::collections::HashMap::new();
     if cfg.handling == TableHandling::DropOnTargetAndRecreate && cfg.mode != Mode::ExportOnly {
         let names: Vec<_> = jobs.iter().map(|j| j.table.name.clone()).collect();
@@ -267,22 +280,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<FetchSummary> {
         .await?;
     }
 
-    let pinned = if !jobs.iter().any(|j| j.export) {
-        None
-    } else {
-        let request = crate::dialect::PinRequest {
-            // A resumed fetch keeps the slot and cursor of the run it continues.
-            slot: if resumed.is_some() { None } else { cfg.slot.clone() },
-            drop_and_recreate: cfg.drop_and_recreate_slot && resumed.is_none(),
-            tables: jobs.iter().map(|j| j.table.name.clone()).collect(),
-            ignore_replication_check: cfg.ignore_replication_check || resumed.is_some(),
-            sessions: cfg.table_concurrency * cfg.export_concurrency,
-        };
-        Some(
-            crate::dialect::pin(&plan.source, plan.source_dialect, &request)
+    let pinned = match &pin_request {
+        None => None,
+        Some(request) => Some(
+            crate::dialect::pin(&plan.source, plan.source_dialect, request)
                 .await
                 .context("pinning the source snapshot")?,
-        )
+        ),
     };
     let cdc_cursor = match &resumed {
         Some(r) => r.record.cdc_cursor.clone(),

@@ -670,3 +670,44 @@ async fn binary_copy_from_mariadb_stores_what_text_copy_stores() {
     assert_eq!(nulls, 1, "NULLs stay NULL in binary");
     check_kinds(&src, &dst.url).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serial_a_source_without_a_binlog_is_refused_naming_log_bin() {
+    let own = molt_testkit::OwnMariadb::start("fetch-no-binlog", "skip-log-bin").unwrap();
+    let src = own.fresh().await;
+    my_exec(&src.url, "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1)").await;
+    let dst = testbed().fresh_pg_target().await;
+    // The target already holds data: a refused source must leave it as it was.
+    molt_testkit::sql::exec(
+        &dst.url,
+        "CREATE TABLE t (id int4 PRIMARY KEY); INSERT INTO t VALUES (42)",
+    )
+    .await;
+    for handling in ["drop-on-target-and-recreate", "truncate-if-exists"] {
+        let args = ["--direct-copy", "--table-handling", handling];
+        let err = fetch(&src.url, &dst.url, &args).await.expect_err("no binlog");
+        let text = format!("{err:#}");
+        assert!(text.contains("log_bin"), "{text}");
+        let kept: String = scalar(&dst.url, "SELECT string_agg(id::text, ',') FROM t").await;
+        assert_eq!(kept, "42", "{handling}: the target is untouched");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_missing_database_and_spatial_columns_are_named() {
+    let src = testbed().fresh_mariadb().await;
+    let dst = testbed().fresh_pg_target().await;
+    let args = ["--direct-copy", "--table-handling", "drop-on-target-and-recreate"];
+    let wrong = src.url.replacen("molt:molt@", "molt:not-the-password@", 1);
+    let e = format!("{:#}", fetch(&wrong, &dst.url, &args).await.expect_err("wrong password"));
+    assert!(
+        e.contains("127.0.0.1") && e.contains("password") && !e.contains("not-the-password"),
+        "{e}"
+    );
+    let missing = src.url.replacen(&src.name, "no_such_database", 1);
+    let e = format!("{:#}", fetch(&missing, &dst.url, &args).await.expect_err("missing database"));
+    assert!(e.contains("no_such_database"), "{e}");
+    my_exec(&src.url, "CREATE TABLE places (id INT PRIMARY KEY, at POINT); INSERT INTO places VALUES (1, POINT(1, 2))").await;
+    let e = format!("{:#}", fetch(&src.url, &dst.url, &args).await.expect_err("spatial"));
+    assert!(e.contains("at") && e.contains("point") && e.contains("PostGIS"), "{e}");
+}

@@ -16,4 +16,4 @@ pub mod value;
 
 pub use catalog::MysqlCatalog;
 pub use connect::{Flavor, READ_SESSION_SETTINGS, connect, connect_for_reading, server_flavor};
-pub use snapshot::MysqlSnapshot;
+pub use snapshot::{MysqlSnapshot, check_source_for_replication};

@@ -65,6 +65,52 @@ fn q(what: &'static str) -> impl FnOnce(mysql_async::Error) -> SourceError {
     move |e| SourceError::query(what, e)
 }
 
+/// Checks that replication can start from a cursor read on `url`'s server: the binlog
+/// settings and the user's replication privileges, each problem named with its fix. fetch runs
+/// it before it touches the target, so a source that cannot replicate changes nothing.
+///
+/// # Errors
+/// [`SourceError`] naming the setting or `GRANT` to change.
+pub async fn check_source_for_replication(url: &ConnUrl) -> Result<(), SourceError> {
+    let pool = connect(url).await?;
+    let mut conn = pool.get_conn().await.map_err(|e| SourceError::connect(url, classify(&e), e))?;
+    let version: Option<String> =
+        conn.query_first("SELECT VERSION()").await.map_err(q("reading the server version"))?;
+    let flavor = flavor_of(&version.unwrap_or_default());
+    let checked = check_replication_source(&pool, &mut conn, flavor).await;
+    drop(conn);
+    let _ = pool.disconnect().await;
+    checked
+}
+
+async fn check_replication_source(
+    pool: &Pool,
+    conn: &mut Conn,
+    flavor: Flavor,
+) -> Result<(), SourceError> {
+    check_source_with_catalog_names(pool, flavor).await.map_err(|e| {
+        SourceError::query(
+            "the source's binlog cannot carry replication from the cursor fetch prints (fix the settings below, or pass --ignore-replication-check for a load without replication)",
+            e,
+        )
+    })?;
+    match crate::grants::check_replication_privileges(conn, flavor).await {
+        Ok(None) => {}
+        Ok(Some(maybe)) => {
+            warn!("{maybe} (roles are granted too: if one of them holds these, ignore this)")
+        }
+        Err(missing) => {
+            return Err(SourceError::query("checking the source user's privileges", missing));
+        }
+    }
+    if check_source(pool, flavor).await.is_err() {
+        warn!(
+            "binlog_row_metadata is not FULL: the binlog carries no column names, so start replicator mylogical with --fetchMetadata (or SET GLOBAL binlog_row_metadata = 'FULL')"
+        );
+    }
+    Ok(())
+}
+
 impl MysqlSnapshot {
     /// Opens `sessions` export sessions on one snapshot of `url`'s server and reads its GTID
     /// position (not with `ignore_replication_check`).
@@ -84,29 +130,7 @@ impl MysqlSnapshot {
         let flavor = flavor_of(&version.clone().unwrap_or_default());
         info!(flavor = ?flavor, version = %version.unwrap_or_default(), "source server");
         if !ignore_replication_check {
-            check_source_with_catalog_names(&pool, flavor).await.map_err(|e| {
-                SourceError::query(
-                    "the source's binlog cannot carry replication from the cursor fetch prints (fix the settings below, or pass --ignore-replication-check for a load without replication)",
-                    e,
-                )
-            })?;
-            match crate::grants::check_replication_privileges(&mut lock, flavor).await {
-                Ok(None) => {}
-                Ok(Some(maybe)) => warn!(
-                    "{maybe} (roles are granted too: if one of them holds these, ignore this)"
-                ),
-                Err(missing) => {
-                    return Err(SourceError::query(
-                        "checking the source user's privileges",
-                        missing,
-                    ));
-                }
-            }
-            if check_source(&pool, flavor).await.is_err() {
-                warn!(
-                    "binlog_row_metadata is not FULL: the binlog carries no column names, so start replicator mylogical with --fetchMetadata (or SET GLOBAL binlog_row_metadata = 'FULL')"
-                );
-            }
+            check_replication_source(&pool, &mut lock, flavor).await?;
         }
         let sessions = sessions.max(1);
         let started = Instant::now();
