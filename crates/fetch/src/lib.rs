@@ -18,6 +18,7 @@ pub mod parquet;
 mod retired;
 mod retry;
 mod run;
+mod shards;
 pub mod store;
 mod tables;
 

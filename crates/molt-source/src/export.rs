@@ -57,8 +57,10 @@ pub trait Snapshot: Send + Sync {
         columns: &'a [String],
     ) -> BoxFuture<'a, Option<Vec<String>>>;
 
-    /// Whether sessions write binary COPY from the target's column types themselves
-    /// ([`ExportSession::binary_rows`]); `false` by default.
+    /// Whether this source's rows arrive in the target's text (each value as the target
+    /// would parse it, typed by the mapped target types), so that sessions write binary COPY
+    /// from the target's column types themselves ([`ExportSession::binary_rows`]); `false` by
+    /// default (a PostgreSQL source's rows are its own types).
     fn encodes_binary(&self) -> bool {
         false
     }
