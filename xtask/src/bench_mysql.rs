@@ -74,7 +74,7 @@ const CHECKS: [(&str, &str, &str); 5] = [
     ),
 ];
 
-fn mariadb(bed: &Testbed, db: &str, sql: &str) -> anyhow::Result<String> {
+pub(crate) fn mariadb(bed: &Testbed, db: &str, sql: &str) -> anyhow::Result<String> {
     let out = Command::new("mariadb")
         .args(["-h127.0.0.1", &format!("-P{}", bed.mariadb.port), "-umolt", "-pmolt"])
         .args(["--default-character-set=utf8mb4", "-N", "-B", "-e", sql, db])
@@ -162,13 +162,13 @@ fn run_times(
     Ok((times, rss))
 }
 
-fn chameleon_config(bed: &Testbed, target_db: &str) -> String {
+fn chameleon_config(bed: &Testbed, target_db: &str, source_db: &str) -> String {
     format!(
         "---\npid_dir: '{CHAMELEON_HOME}/pid/'\nlog_dir: '{CHAMELEON_HOME}/logs/'\n\
          log_dest: file\nlog_level: info\nlog_days_keep: 1\nrollbar_key: ''\nrollbar_env: ''\ntype_override: {{}}\n\
          pg_conn:\n  host: \"127.0.0.1\"\n  port: \"{pg}\"\n  user: \"molt\"\n  password: \"molt\"\n  database: \"{target_db}\"\n  charset: \"utf8\"\n\
          sources:\n  mysql:\n    db_conn:\n      host: \"127.0.0.1\"\n      port: \"{my}\"\n      user: \"molt\"\n      password: \"molt\"\n      charset: 'utf8'\n      connect_timeout: 10\n\
-         \x20   schema_mappings:\n      {DB}: {DB}\n    limit_tables: []\n    skip_tables: []\n    grant_select_to: []\n    lock_timeout: \"120s\"\n\
+         \x20   schema_mappings:\n      {source_db}: {source_db}\n    limit_tables: []\n    skip_tables: []\n    grant_select_to: []\n    lock_timeout: \"120s\"\n\
          \x20   my_server_id: 100\n    replica_batch_size: 10000\n    replay_max_rows: 10000\n    batch_retention: '1 day'\n    copy_max_memory: \"300M\"\n\
          \x20   copy_mode: 'file'\n    out_dir: {CHAMELEON_HOME}\n    sleep_loop: 1\n    on_error_replay: continue\n    on_error_read: continue\n\
          \x20   auto_maintenance: \"disabled\"\n    gtid_enable: false\n    type: mysql\n    skip_events:\n      insert: []\n      delete: []\n      update: []\n\
@@ -183,7 +183,7 @@ fn chameleon_config(bed: &Testbed, target_db: &str) -> String {
 const CHAMELEON_USER: &str = "postgres";
 const CHAMELEON_HOME: &str = "/var/tmp/molt-bench-chameleon";
 
-fn chameleon(args: &[&str]) -> Command {
+pub(crate) fn chameleon(args: &[&str]) -> Command {
     let mut c = Command::new("runuser");
     c.args(["-u", CHAMELEON_USER, "--", "env", &format!("HOME={CHAMELEON_HOME}")])
         .arg("/opt/molt-bench-chameleon/bin/chameleon")
@@ -223,7 +223,43 @@ fn ensure_chameleon() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn recreate_target(admin: &str, name: &str) -> anyhow::Result<()> {
+/// A fresh target database `target_db` with pg_chameleon's replica schema and a source that
+/// maps the MySQL database `source_db` to a schema of the same name.
+pub(crate) fn prepare_chameleon(
+    bed: &Testbed,
+    admin: &str,
+    target_db: &str,
+    source_db: &str,
+) -> anyhow::Result<()> {
+    ensure_chameleon()?;
+    let home = Path::new(CHAMELEON_HOME);
+    let cham_dir = home.join(".pg_chameleon/configuration");
+    std::fs::create_dir_all(&cham_dir)?;
+    std::fs::create_dir_all(home.join("logs"))?;
+    std::fs::create_dir_all(home.join("pid"))?;
+    std::fs::write(cham_dir.join("molt_bench.yml"), chameleon_config(bed, target_db, source_db))?;
+    let owned = Command::new("chown")
+        .args(["-R", &format!("{CHAMELEON_USER}:"), CHAMELEON_HOME])
+        .status()?
+        .success();
+    if !owned {
+        bail!("chown {CHAMELEON_HOME} to {CHAMELEON_USER}");
+    }
+    recreate_target(admin, target_db)?;
+    for args in [&["create_replica_schema"][..], &["add_source", "--source", "mysql"][..]] {
+        let out = chameleon(args).output()?;
+        if !out.status.success() {
+            bail!(
+                "chameleon {args:?}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn recreate_target(admin: &str, name: &str) -> anyhow::Result<()> {
     psql(admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
     psql(admin, &format!("CREATE DATABASE {name}"))?;
     Ok(())
@@ -374,35 +410,10 @@ pub fn fetch(root: &Path, bed: &Testbed) -> anyhow::Result<()> {
     }
 
     // pg_chameleon's initial copy (init_replica), into a fresh replica schema each run.
-    let cham_dir = Path::new(CHAMELEON_HOME).join(".pg_chameleon/configuration");
-    std::fs::create_dir_all(&cham_dir)?;
-    std::fs::create_dir_all(Path::new(CHAMELEON_HOME).join("logs"))?;
-    std::fs::create_dir_all(Path::new(CHAMELEON_HOME).join("pid"))?;
-    std::fs::write(cham_dir.join("molt_bench.yml"), chameleon_config(bed, "molt_bench_my_cham"))?;
-    let owned = Command::new("chown")
-        .args(["-R", &format!("{CHAMELEON_USER}:"), CHAMELEON_HOME])
-        .status()?
-        .success();
-    if !owned {
-        bail!("chown {CHAMELEON_HOME} to {CHAMELEON_USER}");
-    }
     let cham = bed.pg_target_url("molt_bench_my_cham");
     let cham_run = run_times(
         "pg_chameleon init_replica",
-        || {
-            recreate_target(&admin, "molt_bench_my_cham")?;
-            for args in [&["create_replica_schema"][..], &["add_source", "--source", "mysql"][..]] {
-                let out = chameleon(args).output()?;
-                if !out.status.success() {
-                    bail!(
-                        "chameleon {args:?}: {}{}",
-                        String::from_utf8_lossy(&out.stdout),
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                }
-            }
-            Ok(())
-        },
+        || prepare_chameleon(bed, &admin, "molt_bench_my_cham", DB),
         // Without --debug, init_replica detaches and returns at once; with it, it runs in the
         // foreground (its debug lines are per table and step, not per row).
         || chameleon(&["init_replica", "--source", "mysql", "--debug"]),

@@ -8,9 +8,11 @@
 //!   pg_chameleon, mydumper (read ceiling) and a raw binary COPY (write ceiling).
 //! - `cargo xtask bench verify`: verify against reladiff, identical and with 10 differences.
 //! - `cargo xtask bench replicator`: replicator against native logical replication.
+//! - `cargo xtask bench replicator --source mysql`: mylogical against pg_chameleon, backlog drain.
 //! - `cargo xtask dbs up|down|status|env`: the test bed of `molt-testkit`.
 
 mod bench;
+mod bench_mylogical;
 mod bench_mysql;
 
 use std::path::PathBuf;
@@ -33,7 +35,10 @@ fn main() -> anyhow::Result<()> {
             bench_mysql::fetch(&workspace_root(), &Testbed::up(&testbed_dir())?)
         }
         ["bench", "verify"] => bench::verify(&workspace_root(), &Testbed::up(&testbed_dir())?),
-        ["bench", "replicator"] => {
+        ["bench", "replicator", "--source", "mysql" | "mariadb"] => {
+            bench_mylogical::replicator(&workspace_root(), &Testbed::up(&testbed_dir())?)
+        }
+        ["bench", "replicator"] | ["bench", "replicator", "--source", "postgres" | "pg"] => {
             bench::replicator(&workspace_root(), &Testbed::up(&testbed_dir())?)
         }
         ["dbs", "up"] => {
@@ -59,7 +64,7 @@ fn main() -> anyhow::Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask demo [--source mysql] | test [--no-lint] | bench fetch [--source mysql]|verify|replicator | dbs up|down|status|env"
+                "usage: cargo xtask demo [--source mysql] | test [--no-lint] | bench fetch|replicator [--source mysql] | bench verify | dbs up|down|status|env"
             );
             std::process::exit(2);
         }
