@@ -108,7 +108,36 @@ async fn check_replication_source(
             "binlog_row_metadata is not FULL: the binlog carries no column names, so start replicator mylogical with --fetchMetadata (or SET GLOBAL binlog_row_metadata = 'FULL')"
         );
     }
+    let retention: Vec<(String, String)> = conn
+        .query("SHOW GLOBAL VARIABLES WHERE Variable_name IN ('binlog_expire_logs_seconds', 'expire_logs_days')")
+        .await
+        .unwrap_or_default();
+    if let Some(w) = retention_warning(&retention) {
+        warn!("{w}");
+    }
     Ok(())
+}
+
+/// A warning when the server purges binlogs within a day: replication starts from the cursor
+/// only after the whole load, and a purged start position means fetching again.
+pub fn retention_warning(vars: &[(String, String)]) -> Option<String> {
+    let get = |name: &str| {
+        vars.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.trim().parse::<f64>().ok())
+    };
+    let seconds = match (get("binlog_expire_logs_seconds"), get("expire_logs_days")) {
+        (Some(s), _) if s > 0.0 => s,
+        (_, Some(d)) if d > 0.0 => d * 86_400.0,
+        // 0 on both: binlogs are never purged by age.
+        _ => return None,
+    };
+    (seconds < 86_400.0).then(|| {
+        format!(
+            "the source purges binlogs after {:.0} s: if the load and the start of replicator mylogical take longer, the cursor's binlog is gone and fetch must run again; keep them longer (SET GLOBAL binlog_expire_logs_seconds = 604800)",
+            seconds
+        )
+    })
 }
 
 impl MysqlSnapshot {
@@ -453,6 +482,30 @@ impl Snapshot for MysqlSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binlogs_purged_within_a_day_are_warned_about() {
+        let v = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+        };
+        assert!(retention_warning(&v(&[("binlog_expire_logs_seconds", "3600")])).is_some());
+        assert!(retention_warning(&v(&[("binlog_expire_logs_seconds", "604800")])).is_none());
+        assert!(
+            retention_warning(&v(&[
+                ("binlog_expire_logs_seconds", "0"),
+                ("expire_logs_days", "0")
+            ]))
+            .is_none()
+        );
+        assert!(
+            retention_warning(&v(&[
+                ("binlog_expire_logs_seconds", "0"),
+                ("expire_logs_days", "0.5")
+            ]))
+            .is_some()
+        );
+        assert!(retention_warning(&v(&[])).is_none());
+    }
 
     #[test]
     fn only_mysql_keeps_ddl_out_with_the_backup_lock() {
