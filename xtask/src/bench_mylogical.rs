@@ -23,6 +23,7 @@ const DDL: &str = "
 CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance DECIMAL(14,2) NOT NULL, owner VARCHAR(40));
 INSERT INTO accounts SELECT seq, 1000, CONCAT('owner ', seq) FROM seq_1_to_100000;
 CREATE TABLE history (id BIGINT PRIMARY KEY, account BIGINT NOT NULL, delta DECIMAL(14,2) NOT NULL, at DATETIME(6) NOT NULL);
+DELIMITER //
 CREATE PROCEDURE workload(n INT)
 BEGIN
   DECLARE i INT DEFAULT 0;
@@ -35,7 +36,8 @@ BEGIN
     COMMIT;
     SET i = i + 1;
   END WHILE;
-END
+END //
+DELIMITER ;
 ";
 
 /// The facts both targets must end with: history rows, their sum, the balances' sum.

@@ -35,7 +35,7 @@ line two	tab \ backslash ', IF(seq % 7 = 0, '\N', ''), IF(seq % 17 = 0, '
 ', ''), REPEAT('é', seq % 9)),
     CONCAT(LEFT(MD5(seq), 8), '-', MID(MD5(seq), 9, 4), '-4', MID(MD5(seq), 14, 3), '-a', MID(MD5(seq), 18, 3), '-', RIGHT(MD5(seq), 12)),
     CONCAT('2001:db8::', HEX(seq % 65535)), ELT(1 + seq % 4, 'a', 'b,c', 'a,b,c', ''), 1901 + seq % 254,
-    18446744073709551615 - seq, seq % 256, SEC_TO_TIME((seq * 29) % 6000000 - 3000000)
+    18446744073709551615 - seq, seq % 256, SEC_TO_TIME(CAST((seq * 29) % 6000000 AS SIGNED) - 3000000)
     FROM seq_1_to_100000;
 CREATE TABLE payments (id BIGINT PRIMARY KEY, employee_id BIGINT, amount DECIMAL(20,6),
     paid_at DATETIME(6), booked TIMESTAMP(6) NULL, ref CHAR(36), note TEXT);
@@ -364,6 +364,8 @@ pub fn fetch(root: &Path, bed: &Testbed) -> anyhow::Result<()> {
                     "--table-handling",
                     "drop-on-target-and-recreate",
                 ])
+                .arg("--type-map-file")
+                .arg(&type_map)
                 .args(["--metrics-listen-addr", "", "--log-file"])
                 .arg(&log);
             c

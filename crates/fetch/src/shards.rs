@@ -58,6 +58,22 @@ async fn shards_and_first_session(
 /// its retry ([`ExportSession::recover`]).
 type Spare = Arc<std::sync::Mutex<Option<Box<dyn ExportSession>>>>;
 
+/// The mapped target type of each of `columns` (PostgreSQL spellings), for
+/// [`ExportSession::set_target_types`].
+fn target_types(job: &TableJob, columns: &[String]) -> Vec<String> {
+    columns
+        .iter()
+        .map(|c| {
+            job.mapped
+                .columns
+                .iter()
+                .find(|m| m.name == *c)
+                .map(|m| m.ty.render(TargetDialect::Postgres).to_ascii_lowercase())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
 /// Leaves `src`, if it can read again, in `spare` for the retry of a shard that failed on the
 /// target's side.
 async fn keep_for_retry(spare: &Spare, src: Box<dyn ExportSession>) {
@@ -200,6 +216,7 @@ pub(crate) async fn direct_copy(
                     return Err(anyhow!(e).context(format!("starting {in_sql}")));
                 }
             };
+            src.set_target_types(&target_types(job, columns));
             let mut stream = match kinds {
                 Some(k) => src
                     .binary_rows(&job.table, columns, &shard, k)
@@ -337,6 +354,7 @@ pub(crate) async fn export_to_files(
         let exporting = async {
             let mut failure: Option<anyhow::Error> = None;
             let mut rows = 0u64;
+            src.set_target_types(&target_types(job, columns));
             match src.rows(&job.table, columns, &shard, copy_format).await {
                 Err(e) => failure = Some(anyhow!(e)),
                 Ok(mut stream) => {

@@ -223,6 +223,28 @@ async fn a_value_the_target_cannot_hold_fails_naming_table_and_column() {
         text.contains("spans") && text.contains("column tm") && text.contains("INTERVAL"),
         "{text}"
     );
+    // With an INET6 column beside it the table loads as text COPY: the same refusal, not the
+    // target's reading of `-838:59:59` as a time with a zone offset.
+    my_exec(&src.url, "CREATE TABLE spans2 (id INT PRIMARY KEY, tm TIME, ip INET6); INSERT INTO spans2 VALUES (1, '-838:59:59', '::1')").await;
+    let err = fetch(
+        &src.url,
+        &dst.url,
+        &[
+            "--direct-copy",
+            "--table-handling",
+            "drop-on-target-and-recreate",
+            "--table-filter",
+            "spans2",
+        ],
+    )
+    .await
+    .expect_err("TIME beyond 24 h, text COPY");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("column tm") && text.contains("INTERVAL") && !text.contains("displacement"),
+        "{text}"
+    );
+    my_exec(&src.url, "DROP TABLE spans2").await;
     // The fix the error names works: the column mapped to INTERVAL holds the duration.
     let map = scratch_dir("mariadb-type-map");
     std::fs::create_dir_all(&map).unwrap();

@@ -120,6 +120,8 @@ pub(crate) struct MysqlExportSession {
     conn: Option<Conn>,
     idle_tx: mpsc::UnboundedSender<Conn>,
     alive: Arc<AtomicUsize>,
+    /// Per column of the next read: the target holds it as `interval`.
+    interval: Vec<bool>,
 }
 
 impl MysqlExportSession {
@@ -128,7 +130,7 @@ impl MysqlExportSession {
         idle_tx: mpsc::UnboundedSender<Conn>,
         alive: Arc<AtomicUsize>,
     ) -> Self {
-        MysqlExportSession { conn: Some(conn), idle_tx, alive }
+        MysqlExportSession { conn: Some(conn), idle_tx, alive, interval: Vec::new() }
     }
 
     fn conn(&mut self) -> Result<&mut Conn, SourceError> {
@@ -292,6 +294,7 @@ impl ExportSession for MysqlExportSession {
                 ));
             }
             let types = column_types(table, columns)?;
+            let interval = self.interval.clone();
             let sql = select_sql(table, columns, shard);
             let result = self
                 .conn()?
@@ -315,7 +318,7 @@ impl ExportSession for MysqlExportSession {
                 .map(move |row| {
                     let row =
                         row.map_err(|e| SourceError::query(format!("reading rows of {name}"), e))?;
-                    encode_row(&row, &types, columns, format).map_err(|e| {
+                    encode_row(&row, &types, columns, format, &interval).map_err(|e| {
                         let which = describe_key(&row, &types, columns, &key);
                         SourceError::query(format!("reading the row of {name} where {which}"), e)
                     })
@@ -334,6 +337,7 @@ impl ExportSession for MysqlExportSession {
     ) -> BoxFuture<'a, Result<Option<RowStream<'a>>, SourceError>> {
         Box::pin(async move {
             let types = column_types(table, columns)?;
+            let interval = self.interval.clone();
             let sql = select_sql(table, columns, shard);
             let result = self
                 .conn()?
@@ -358,13 +362,18 @@ impl ExportSession for MysqlExportSession {
             let rows = stream.map(move |row| {
                 let row =
                     row.map_err(|e| SourceError::query(format!("reading rows of {name}"), e))?;
-                encode_binary_row(&row, &types, columns, kinds).map_err(|e| {
+                encode_binary_row(&row, &types, columns, kinds, &interval).map_err(|e| {
                     let which = describe_key(&row, &types, columns, &key);
                     SourceError::query(format!("reading the row of {name} where {which}"), e)
                 })
             });
             Ok(Some(header.chain(rows).chain(trailer).boxed()))
         })
+    }
+
+    fn set_target_types(&mut self, types: &[String]) {
+        self.interval =
+            types.iter().map(|t| t.to_ascii_lowercase().starts_with("interval")).collect();
     }
 
     fn finish(mut self: Box<Self>) -> BoxFuture<'static, ()> {
@@ -419,16 +428,19 @@ fn time_hint(e: &EncodeError) -> &'static str {
     }
 }
 
-/// A value's text for a load: as [`value_text`], except that a `TIME` beyond a day is written
-/// in full (`-838:59:59`), for the target to take (a column mapped to `INTERVAL`) or refuse
-/// (a `TIME` column, whose error names the column).
+/// A value's text for a load: as [`value_text`], except that into an `interval` column a
+/// `TIME` beyond a day is the duration it holds (`-838:59:59`); into a `time` column it stays
+/// refused, naming the column and that mapping.
 fn load_text(
     ty: &ColumnType,
     v: &mysql_async::Value,
+    interval: bool,
 ) -> Result<Option<String>, crate::value::ValueError> {
     match value_text(ty, v) {
         Err(e) => match e.kind() {
-            crate::value::ValueErrorKind::TimeOutOfRange { interval } => Ok(Some(interval.clone())),
+            crate::value::ValueErrorKind::TimeOutOfRange { interval: text } if interval => {
+                Ok(Some(text.clone()))
+            }
             _ => Err(e),
         },
         ok => ok,
@@ -441,12 +453,14 @@ fn encode_binary_row(
     types: &[ColumnType],
     columns: &[String],
     kinds: &[BinaryKind],
+    interval: &[bool],
 ) -> Result<Bytes, RowError> {
     let mut out = BytesMut::with_capacity(16 * columns.len().max(1) + 2);
     put_tuple_start(&mut out, types.len());
     for (i, (ty, kind)) in types.iter().zip(kinds).enumerate() {
         let text = match row.as_ref(i) {
-            Some(v) => load_text(ty, v).map_err(|e| e.in_column(columns[i].clone()))?,
+            Some(v) => load_text(ty, v, interval.get(i).copied().unwrap_or(false))
+                .map_err(|e| e.in_column(columns[i].clone()))?,
             None => None,
         };
         put_field(&mut out, *kind, text.as_deref())
@@ -460,6 +474,7 @@ fn encode_row(
     types: &[molt_schema::ColumnType],
     columns: &[String],
     format: CopyFormat,
+    interval: &[bool],
 ) -> Result<Bytes, crate::value::ValueError> {
     let mut out = BytesMut::with_capacity(64 * columns.len().max(1));
     for (i, ty) in types.iter().enumerate() {
@@ -467,7 +482,8 @@ fn encode_row(
             out.put_u8(if format == CopyFormat::Csv { b',' } else { b'\t' });
         }
         let text = match row.as_ref(i) {
-            Some(v) => load_text(ty, v).map_err(|e| e.in_column(columns[i].clone()))?,
+            Some(v) => load_text(ty, v, interval.get(i).copied().unwrap_or(false))
+                .map_err(|e| e.in_column(columns[i].clone()))?,
             None => None,
         };
         match format {

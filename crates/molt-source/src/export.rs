@@ -107,6 +107,12 @@ pub trait ExportSession: Send {
         Box::pin(async { Ok(None) })
     }
 
+    /// Tells the session the target's type of each of the `columns` it will be asked for
+    /// next (PostgreSQL spellings, lowercase, such as `interval`), for a source whose value text
+    /// depends on it (a MySQL `TIME` beyond a day is a duration only for an `interval` column).
+    /// Ignored by default.
+    fn set_target_types(&mut self, _types: &[String]) {}
+
     /// Hands the session back when its shard is done.
     fn finish(self: Box<Self>) -> BoxFuture<'static, ()>;
 
