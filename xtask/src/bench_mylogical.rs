@@ -1,5 +1,5 @@
 //! `cargo xtask bench replicator --source mysql`: a binlog backlog on MariaDB (100k accounts,
-//! then 20,000 transactions each updating one account and inserting one history row, written
+//! then 100,000 transactions each updating one account and inserting one history row, written
 //! while no replicator runs) drained into PostgreSQL by `replicator mylogical` (from fetch's
 //! cursor) and by `pg_chameleon start_replica` (after its `init_replica`), one after the other
 //! on the same machine; each drain ends when the target holds exactly the source's rows. Prints
@@ -17,7 +17,7 @@ use crate::bench::{build_release, psql};
 use crate::bench_mysql::{chameleon, mariadb, prepare_chameleon, recreate_target};
 
 const DB: &str = "molt_bench_myrepl";
-const TXNS: u64 = 20_000;
+const TXNS: u64 = 100_000;
 
 const DDL: &str = "
 CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance DECIMAL(14,2) NOT NULL, owner VARCHAR(40));
@@ -107,6 +107,8 @@ pub fn replicator(root: &Path, bed: &Testbed) -> anyhow::Result<()> {
     recreate_target(&admin, "molt_bench_myrepl_ours")?;
     std::fs::create_dir_all(root.join("target/bench"))?;
     let log = root.join("target/bench/replicator-mysql-fetch.log");
+    // fetch appends to its log: an earlier run's cursor must not be read.
+    let _ = std::fs::remove_file(&log);
     let out = Command::new(&molt)
         .args([
             "fetch",
