@@ -22,7 +22,6 @@
 //! A value that does not fit its Parquet type (a numeric `NaN`, a date `infinity`) stops the
 //! export with the column and value named: the file would not hold what the source holds.
 
-use molt_schema::civil::days_from_civil;
 use std::fs::File;
 use std::io;
 use std::path::Path;
@@ -180,17 +179,7 @@ pub fn split_text_row(line: &[u8]) -> Result<Vec<Option<Vec<u8>>>, String> {
 
 /// Parses `-12.3400` as an integer scaled by `scale` digits.
 fn parse_decimal(text: &str, scale: i8) -> Option<i128> {
-    let (neg, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    if int.is_empty() && frac.is_empty()
-        || !int.bytes().all(|b| b.is_ascii_digit())
-        || !frac.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
+    let (neg, int, frac) = molt_source::pgtext::decimal_parts(text)?;
     let scale = usize::try_from(scale).ok()?;
     if frac.len() > scale {
         return None;
@@ -202,56 +191,20 @@ fn parse_decimal(text: &str, scale: i8) -> Option<i128> {
     Some(if neg { -n } else { n })
 }
 
-/// `YYYY-MM-DD` (with ` BC` already removed when `bc`) as days since 1970-01-01.
-fn civil_days(ymd: &str, bc: bool) -> Option<i64> {
-    let mut parts = ymd.splitn(3, '-');
-    let y: i64 = parts.next()?.parse().ok()?;
-    let m: i64 = parts.next()?.parse().ok()?;
-    let d: i64 = parts.next()?.parse().ok()?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || y < 1 {
-        return None;
-    }
-    Some(days_from_civil(if bc { 1 - y } else { y }, m, d))
-}
-
-fn strip_bc(text: &str) -> (&str, bool) {
-    match text.strip_suffix(" BC") {
-        Some(t) => (t, true),
-        None => (text, false),
-    }
-}
-
 fn parse_date(text: &str) -> Option<i32> {
-    let (ymd, bc) = strip_bc(text);
-    i32::try_from(civil_days(ymd, bc)?).ok()
+    i32::try_from(molt_source::pgtext::date_days(text)?).ok()
 }
 
 fn parse_timestamp(text: &str, tz: bool) -> Option<i64> {
-    // ISO output in UTC: `2024-01-02 03:04:05.678901` (+ `+00` for timestamptz, ` BC` last).
-    let (body, bc) = strip_bc(text);
-    let body =
-        if tz { body.strip_suffix("+00").or_else(|| body.strip_suffix("+00:00"))? } else { body };
-    let (date, time) = body.split_once(' ')?;
-    let days = civil_days(date, bc)?;
-    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
-    let mut t = hms.splitn(3, ':');
-    let (h, mi, sec): (i64, i64, i64) =
-        (t.next()?.parse().ok()?, t.next()?.parse().ok()?, t.next()?.parse().ok()?);
-    if frac.len() > 6 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    // ISO output in UTC: `+00` for timestamptz, no zone for timestamp.
+    if molt_source::pgtext::has_offset(text) != tz {
         return None;
     }
-    let micros: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<6}").parse().ok()? };
-    days.checked_mul(86_400_000_000)?
-        .checked_add((h * 3600 + mi * 60 + sec) * 1_000_000)?
-        .checked_add(micros)
+    molt_source::pgtext::timestamp_micros(text)
 }
 
 fn parse_bytea(text: &str) -> Option<Vec<u8>> {
-    let hex = text.strip_prefix("\\x")?;
-    if hex.len() % 2 != 0 {
-        return None;
-    }
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
+    molt_source::pgtext::bytea(text)
 }
 
 enum Builder {

@@ -24,7 +24,7 @@ use mysql_async::{Conn, Row};
 use tokio::sync::mpsc;
 use tracing::debug;
 
-use crate::value::value_text;
+use crate::value::{as_interval, value_text};
 
 /// A MySQL identifier in backquotes, doubling any inside.
 pub fn quote_mysql_ident(name: &str) -> String {
@@ -250,6 +250,53 @@ impl MysqlExportSession {
     }
 }
 
+/// How a shard's rows are written.
+#[derive(Clone, Copy)]
+enum Encoding<'a> {
+    /// COPY text or CSV.
+    Text(CopyFormat),
+    /// Binary COPY tuples, each column as its target kind.
+    Binary(&'a [BinaryKind]),
+}
+
+impl MysqlExportSession {
+    /// The rows of `shard`, each encoded as `encoding` says, streamed from the server.
+    async fn encoded_rows<'a>(
+        &'a mut self,
+        table: &'a Table,
+        columns: &'a [String],
+        shard: &'a Shard,
+        encoding: Encoding<'a>,
+    ) -> Result<RowStream<'a>, SourceError> {
+        let types = column_types(table, columns)?;
+        let interval = self.interval.clone();
+        let sql = select_sql(table, columns, shard);
+        let result = self
+            .conn()?
+            .exec_iter(sql.clone(), ())
+            .await
+            .map_err(|e| SourceError::query(format!("starting {sql}"), e))?;
+        let Some(stream) = result
+            .stream_and_drop::<Row>()
+            .await
+            .map_err(|e| SourceError::query(format!("starting {sql}"), e))?
+        else {
+            return Ok(futures_util::stream::empty().boxed());
+        };
+        let name = table.name.to_string();
+        let key: Vec<usize> =
+            table.primary_key.iter().filter_map(|k| columns.iter().position(|c| c == k)).collect();
+        let stream = stream.map(move |row| {
+            let row = row.map_err(|e| SourceError::query(format!("reading rows of {name}"), e))?;
+            encode_row(&row, &types, columns, &interval, encoding).map_err(|e| {
+                let which = describe_key(&row, &types, columns, &key);
+                SourceError::query(format!("reading the row of {name} where {which}"), e)
+            })
+        });
+        Ok(stream.boxed())
+    }
+}
+
 impl ExportSession for MysqlExportSession {
     fn plan_shards<'a>(
         &'a mut self,
@@ -293,38 +340,7 @@ impl ExportSession for MysqlExportSession {
                     std::io::Error::other("binary COPY"),
                 ));
             }
-            let types = column_types(table, columns)?;
-            let interval = self.interval.clone();
-            let sql = select_sql(table, columns, shard);
-            let result = self
-                .conn()?
-                .exec_iter(sql.clone(), ())
-                .await
-                .map_err(|e| SourceError::query(format!("starting {sql}"), e))?;
-            let Some(stream) = result
-                .stream_and_drop::<Row>()
-                .await
-                .map_err(|e| SourceError::query(format!("starting {sql}"), e))?
-            else {
-                return Ok(futures_util::stream::empty().boxed());
-            };
-            let name = table.name.to_string();
-            let key: Vec<usize> = table
-                .primary_key
-                .iter()
-                .filter_map(|k| columns.iter().position(|c| c == k))
-                .collect();
-            let stream: RowStream<'a> = stream
-                .map(move |row| {
-                    let row =
-                        row.map_err(|e| SourceError::query(format!("reading rows of {name}"), e))?;
-                    encode_row(&row, &types, columns, format, &interval).map_err(|e| {
-                        let which = describe_key(&row, &types, columns, &key);
-                        SourceError::query(format!("reading the row of {name} where {which}"), e)
-                    })
-                })
-                .boxed();
-            Ok(stream)
+            self.encoded_rows(table, columns, shard, Encoding::Text(format)).await
         })
     }
 
@@ -336,37 +352,9 @@ impl ExportSession for MysqlExportSession {
         kinds: &'a [BinaryKind],
     ) -> BoxFuture<'a, Result<Option<RowStream<'a>>, SourceError>> {
         Box::pin(async move {
-            let types = column_types(table, columns)?;
-            let interval = self.interval.clone();
-            let sql = select_sql(table, columns, shard);
-            let result = self
-                .conn()?
-                .exec_iter(sql.clone(), ())
-                .await
-                .map_err(|e| SourceError::query(format!("starting {sql}"), e))?;
+            let rows = self.encoded_rows(table, columns, shard, Encoding::Binary(kinds)).await?;
             let header = futures_util::stream::once(async { Ok(Bytes::from_static(HEADER)) });
             let trailer = futures_util::stream::once(async { Ok(Bytes::from_static(TRAILER)) });
-            let Some(stream) = result
-                .stream_and_drop::<Row>()
-                .await
-                .map_err(|e| SourceError::query(format!("starting {sql}"), e))?
-            else {
-                return Ok(Some(header.chain(trailer).boxed()));
-            };
-            let name = table.name.to_string();
-            let key: Vec<usize> = table
-                .primary_key
-                .iter()
-                .filter_map(|k| columns.iter().position(|c| c == k))
-                .collect();
-            let rows = stream.map(move |row| {
-                let row =
-                    row.map_err(|e| SourceError::query(format!("reading rows of {name}"), e))?;
-                encode_binary_row(&row, &types, columns, kinds, &interval).map_err(|e| {
-                    let which = describe_key(&row, &types, columns, &key);
-                    SourceError::query(format!("reading the row of {name} where {which}"), e)
-                })
-            });
             Ok(Some(header.chain(rows).chain(trailer).boxed()))
         })
     }
@@ -428,70 +416,45 @@ fn time_hint(e: &EncodeError) -> &'static str {
     }
 }
 
-/// A value's text for a load: as [`value_text`], except that into an `interval` column a
-/// `TIME` beyond a day is the duration it holds (`-838:59:59`); into a `time` column it stays
-/// refused, naming the column and that mapping.
-fn load_text(
-    ty: &ColumnType,
-    v: &mysql_async::Value,
-    interval: bool,
-) -> Result<Option<String>, crate::value::ValueError> {
-    match value_text(ty, v) {
-        Err(e) => match e.kind() {
-            crate::value::ValueErrorKind::TimeOutOfRange { interval: text } if interval => {
-                Ok(Some(text.clone()))
-            }
-            _ => Err(e),
-        },
-        ok => ok,
-    }
-}
-
-/// One tuple of binary COPY: each value's text ([`value_text`]) written as its target kind.
-fn encode_binary_row(
+/// One row: each value's text ([`value_text`]; a duration for a column the target holds as
+/// `interval`, see [`as_interval`]) written as COPY text, CSV, or a binary COPY tuple.
+fn encode_row(
     row: &Row,
     types: &[ColumnType],
     columns: &[String],
-    kinds: &[BinaryKind],
     interval: &[bool],
+    encoding: Encoding<'_>,
 ) -> Result<Bytes, RowError> {
-    let mut out = BytesMut::with_capacity(16 * columns.len().max(1) + 2);
-    put_tuple_start(&mut out, types.len());
-    for (i, (ty, kind)) in types.iter().zip(kinds).enumerate() {
-        let text = match row.as_ref(i) {
-            Some(v) => load_text(ty, v, interval.get(i).copied().unwrap_or(false))
-                .map_err(|e| e.in_column(columns[i].clone()))?,
-            None => None,
-        };
-        put_field(&mut out, *kind, text.as_deref())
-            .map_err(|source| RowError::Binary { column: columns[i].clone(), source })?;
-    }
-    Ok(out.freeze())
-}
-
-fn encode_row(
-    row: &Row,
-    types: &[molt_schema::ColumnType],
-    columns: &[String],
-    format: CopyFormat,
-    interval: &[bool],
-) -> Result<Bytes, crate::value::ValueError> {
     let mut out = BytesMut::with_capacity(64 * columns.len().max(1));
+    if let Encoding::Binary(_) = encoding {
+        put_tuple_start(&mut out, types.len());
+    }
     for (i, ty) in types.iter().enumerate() {
-        if i > 0 {
-            out.put_u8(if format == CopyFormat::Csv { b',' } else { b'\t' });
-        }
         let text = match row.as_ref(i) {
-            Some(v) => load_text(ty, v, interval.get(i).copied().unwrap_or(false))
-                .map_err(|e| e.in_column(columns[i].clone()))?,
+            Some(v) => {
+                let text = value_text(ty, v);
+                if interval.get(i).copied().unwrap_or(false) { as_interval(text) } else { text }
+                    .map_err(|e| e.in_column(columns[i].clone()))?
+            }
             None => None,
         };
-        match format {
-            CopyFormat::Csv => put_csv(&mut out, text.as_deref()),
-            _ => put_copy_text(&mut out, text.as_deref()),
+        match encoding {
+            Encoding::Binary(kinds) => put_field(&mut out, kinds[i], text.as_deref())
+                .map_err(|source| RowError::Binary { column: columns[i].clone(), source })?,
+            Encoding::Text(format) => {
+                if i > 0 {
+                    out.put_u8(if format == CopyFormat::Csv { b',' } else { b'\t' });
+                }
+                match format {
+                    CopyFormat::Csv => put_csv(&mut out, text.as_deref()),
+                    _ => put_copy_text(&mut out, text.as_deref()),
+                }
+            }
         }
     }
-    out.put_u8(b'\n');
+    if let Encoding::Text(_) = encoding {
+        out.put_u8(b'\n');
+    }
     Ok(out.freeze())
 }
 

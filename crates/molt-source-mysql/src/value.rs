@@ -131,6 +131,25 @@ pub fn value_text(
     read::query(&kind, v).map_err(|k| ValueError { subject: subject(), kind: k })
 }
 
+/// A value's text for a column the target holds as `interval`: a `TIME` beyond a day
+/// ([`ValueErrorKind::TimeOutOfRange`]) is the duration it holds (`-838:59:59`); every other
+/// result stays as it is. For a `time` column, use the result unchanged: the refusal names
+/// the column and this mapping.
+///
+/// # Errors
+/// The error of `result`, unless it is a `TIME` out of range.
+pub fn as_interval(
+    result: Result<Option<String>, ValueError>,
+) -> Result<Option<String>, ValueError> {
+    match result {
+        Err(e) => match &e.kind {
+            ValueErrorKind::TimeOutOfRange { interval } => Ok(Some(interval.clone())),
+            _ => Err(e),
+        },
+        ok => ok,
+    }
+}
+
 /// A value that cannot be written to the target as it is, with the column it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{subject}: {kind}")]

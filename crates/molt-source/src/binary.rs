@@ -22,7 +22,8 @@
 //! | `bit varying`, `bit` | bit count and the bits, most significant first |
 
 use bytes::{BufMut as _, BytesMut};
-use molt_schema::civil::days_from_civil;
+
+use crate::pgtext;
 
 /// How one column's values are written in binary COPY.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,17 +169,7 @@ fn numeric(out: &mut BytesMut, text: &str) -> Option<()> {
         out.put_slice(&[0, 0, 0, 0, 0xc0, 0, 0, 0]);
         return Some(());
     }
-    let (negative, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    if int.is_empty() && frac.is_empty()
-        || !int.bytes().all(|b| b.is_ascii_digit())
-        || !frac.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
+    let (negative, int, frac) = pgtext::decimal_parts(text)?;
     let dscale = u16::try_from(frac.len()).ok()?;
     let int = int.trim_start_matches('0');
     // Pad the integer part on the left and the fraction on the right to whole groups of four.
@@ -220,77 +211,27 @@ fn numeric(out: &mut BytesMut, text: &str) -> Option<()> {
 }
 
 fn hex_bytes(out: &mut BytesMut, text: &str) -> Option<()> {
-    let hex = text.strip_prefix("\\x")?.as_bytes();
-    if hex.len() % 2 != 0 {
-        return None;
-    }
-    let nibble = |b: u8| match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    };
-    out.reserve(hex.len() / 2);
-    for pair in hex.chunks(2) {
-        out.put_u8(nibble(pair[0])? << 4 | nibble(pair[1])?);
-    }
+    out.put_slice(&pgtext::bytea(text)?);
     Some(())
 }
 
 /// Days from 1970-01-01 to 2000-01-01, PostgreSQL's epoch.
 const PG_EPOCH_DAYS: i64 = 10_957;
 
-fn number(s: &str) -> Option<i64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
-}
+/// Microseconds in a day.
+const DAY_MICROS: i64 = 86_400_000_000;
 
 fn date_days(text: &str) -> Option<i32> {
-    let mut parts = text.splitn(3, '-');
-    let (y, m, d) = (number(parts.next()?)?, number(parts.next()?)?, number(parts.next()?)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    i32::try_from(days_from_civil(y, m, d) - PG_EPOCH_DAYS).ok()
-}
-
-/// `HH:MM:SS[.ffffff]` as microseconds.
-fn clock_micros(text: &str) -> Option<i64> {
-    let (hms, frac) = text.split_once('.').unwrap_or((text, ""));
-    let mut parts = hms.splitn(3, ':');
-    let (h, m, s) = (number(parts.next()?)?, number(parts.next()?)?, number(parts.next()?)?);
-    if frac.len() > 6 || !(frac.is_empty() || number(frac).is_some()) || m > 59 || s > 60 {
-        return None;
-    }
-    let micros = if frac.is_empty() { 0 } else { number(frac)? * 10i64.pow(6 - frac.len() as u32) };
-    Some(((h * 60 + m) * 60 + s) * 1_000_000 + micros)
+    i32::try_from(pgtext::date_days(text)? - PG_EPOCH_DAYS).ok()
 }
 
 fn time_micros(text: &str) -> Option<i64> {
-    clock_micros(text).filter(|us| *us <= 86_400_000_000)
+    pgtext::clock_micros(text).filter(|us| *us <= DAY_MICROS)
 }
 
-/// `YYYY-MM-DD HH:MM:SS[.ffffff][+HH[:MM]]` as microseconds since 2000-01-01 UTC.
+/// Microseconds since 2000-01-01 UTC.
 fn timestamp_micros(text: &str) -> Option<i64> {
-    let (date, rest) = text.split_once(' ')?;
-    let (clock, offset) = match rest.find(['+', '-']) {
-        Some(i) => (&rest[..i], Some(&rest[i..])),
-        None => (rest, None),
-    };
-    let offset_secs = match offset {
-        None => 0,
-        Some(o) => {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            let body = &o[1..];
-            let (h, m) = body.split_once(':').unwrap_or((body, "0"));
-            sign * (number(h)? * 3600 + number(m)? * 60)
-        }
-    };
-    let days = i64::from(date_days(date)?);
-    let clock = clock_micros(clock)?;
-    Some(days * 86_400_000_000 + clock - offset_secs * 1_000_000)
+    pgtext::timestamp_micros(text)?.checked_sub(PG_EPOCH_DAYS * DAY_MICROS)
 }
 
 fn uuid(out: &mut BytesMut, text: &str) -> Option<()> {

@@ -8,6 +8,7 @@
 
 pub mod binary;
 pub mod export;
+pub mod pgtext;
 
 use std::error::Error as StdError;
 use std::fmt;

@@ -521,13 +521,15 @@ async fn recheck(
             let keys: Vec<Row> = chunk.iter().map(|d| d.key(n)).collect();
             let (s, t) = tokio::join!(source.lookup(plan, &keys), target.lookup(plan, &keys));
             let (s, t) = (s?, t?);
+            let s_index: HashMap<&[Option<String>], &Row> =
+                s.iter().map(|r| (&r[..n], r)).collect();
+            let t_index: HashMap<&[Option<String>], &Row> =
+                t.iter().map(|r| (&r[..n], r)).collect();
             for (d, key) in chunk.iter().zip(&keys) {
-                let find = |rows: &[Row]| {
-                    rows.iter()
-                        .find(|r| cmp_keys(&key_kinds, &r[..n], key) == Ordering::Equal)
-                        .cloned()
-                };
-                let (sr, tr) = (find(&s), find(&t));
+                let (sr, tr) = (
+                    find(&key_kinds, &s_index, &s, key).cloned(),
+                    find(&key_kinds, &t_index, &t, key).cloned(),
+                );
                 // A source row is a truth row: one that appeared or vanished on the source
                 // meanwhile changes the count.
                 let was = !matches!(d, Diff::Extraneous(_));

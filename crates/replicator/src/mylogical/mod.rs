@@ -30,7 +30,6 @@ use molt_source::CatalogReader as _;
 use molt_source_mysql::binlog::{
     self, BinlogError, BinlogOptions, BinlogReader, BinlogTable, Event, Gtid, RowImage, RowOp,
 };
-use molt_source_mysql::value::ValueErrorKind;
 use molt_source_mysql::{Flavor, MysqlCatalog};
 use molt_url::ConnUrl;
 use sqlx::postgres::PgPool;
@@ -343,15 +342,11 @@ impl Decoder {
                 let col = m.table.columns.get(i).context("a row image wider than its table map")?;
                 let ty = m.types.get(i).and_then(Option::as_ref);
                 // A TIME beyond a day fits a column mapped to INTERVAL, as fetch loaded it.
-                let interval = b.target.columns[*t].1 == "interval";
-                row[*t] = match molt_source_mysql::value::binlog_text(col, ty, v) {
-                    Err(e) => match e.kind() {
-                        ValueErrorKind::TimeOutOfRange { interval: text } if interval => {
-                            Ok(Some(text.clone()))
-                        }
-                        _ => Err(e),
-                    },
-                    ok => ok,
+                let text = molt_source_mysql::value::binlog_text(col, ty, v);
+                row[*t] = if b.target.columns[*t].1 == "interval" {
+                    molt_source_mysql::value::as_interval(text)
+                } else {
+                    text
                 }
                 .with_context(|| {
                     format!("converting column {} of {}.{}", col.name, m.table.schema, m.table.name)
