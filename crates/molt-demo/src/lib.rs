@@ -70,6 +70,68 @@ async fn exec(url: &str, sql: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `fetch --direct-copy --table-handling drop-on-target-and-recreate` from `src` to `dst`, with
+/// `extra` flags.
+pub(crate) async fn fetch(
+    src: &str,
+    dst: &str,
+    extra: &[&str],
+) -> anyhow::Result<molt_fetch::FetchSummary> {
+    let mut argv = vec![
+        "fetch",
+        "--source",
+        src,
+        "--target",
+        dst,
+        "--allow-tls-mode-disable",
+        "--direct-copy",
+        "--table-handling",
+        "drop-on-target-and-recreate",
+        "--metrics-listen-addr",
+        "",
+    ];
+    argv.extend_from_slice(extra);
+    let args = molt_fetch::FetchArgs::try_parse_from(argv)?;
+    molt_fetch::run(molt_fetch::Config::from_args(&args)?).await
+}
+
+/// `verify` of `src` against `dst` with `extra` flags.
+pub(crate) async fn verify(
+    src: &str,
+    dst: &str,
+    extra: &[&str],
+) -> anyhow::Result<molt_verify::Report> {
+    let mut argv = vec![
+        "verify",
+        "--source",
+        src,
+        "--target",
+        dst,
+        "--allow-tls-mode-disable",
+        "--metrics-listen-addr",
+        "",
+    ];
+    argv.extend_from_slice(extra);
+    molt_verify::run_args(molt_verify::VerifyArgs::try_parse_from(argv)?).await
+}
+
+/// `verify --live` while the application writes, saying what it found.
+pub(crate) async fn live_verify(
+    src: &str,
+    dst: &str,
+    say: &impl Fn(&str),
+) -> anyhow::Result<molt_verify::Report> {
+    let live = verify(src, dst, &["--live"]).await?;
+    let lt = live.totals();
+    say(&format!(
+        "  live verify: {} rows, {} re-checked, {} still different while writes run",
+        lt.truth_rows,
+        lt.live_retry,
+        lt.missing + lt.mismatch + lt.extraneous
+    ));
+    Ok(live)
+}
+
 /// Runs the whole delta migration on fresh databases of `bed`; `say` prints progress.
 ///
 /// # Errors
@@ -99,23 +161,16 @@ pub async fn delta_migration(bed: &Testbed, say: impl Fn(&str)) -> anyhow::Resul
     say(&format!(
         "molt fetch --direct-copy --table-handling drop-on-target-and-recreate --pglogical-replication-slot-name {slot} (while the application writes)"
     ));
-    let fetch = molt_fetch::FetchArgs::try_parse_from([
-        "fetch",
-        "--source",
+    let summary = fetch(
         &src.url,
-        "--target",
         &dst.url,
-        "--allow-tls-mode-disable",
-        "--direct-copy",
-        "--table-handling",
-        "drop-on-target-and-recreate",
-        "--pglogical-replication-slot-name",
-        &slot,
-        "--pglogical-publication-and-slot-drop-and-recreate",
-        "--metrics-listen-addr",
-        "",
-    ])?;
-    let summary = molt_fetch::run(molt_fetch::Config::from_args(&fetch)?).await?;
+        &[
+            "--pglogical-replication-slot-name",
+            &slot,
+            "--pglogical-publication-and-slot-drop-and-recreate",
+        ],
+    )
+    .await?;
     let fetched_rows = summary.rows.iter().sum();
     say(&format!("  loaded {fetched_rows} rows; cdc_cursor {}", summary.cdc_cursor));
 
@@ -149,25 +204,7 @@ pub async fn delta_migration(bed: &Testbed, say: impl Fn(&str)) -> anyhow::Resul
     say(
         "molt verify --live (writes continue; rows replication has not applied yet are re-checked)",
     );
-    let live = molt_verify::run_args(molt_verify::VerifyArgs::try_parse_from([
-        "verify",
-        "--source",
-        &src.url,
-        "--target",
-        &dst.url,
-        "--allow-tls-mode-disable",
-        "--live",
-        "--metrics-listen-addr",
-        "",
-    ])?)
-    .await?;
-    let lt = live.totals();
-    say(&format!(
-        "  live verify: {} rows, {} re-checked, {} still different while writes run",
-        lt.truth_rows,
-        lt.live_retry,
-        lt.missing + lt.mismatch + lt.extraneous
-    ));
+    let live = live_verify(&src.url, &dst.url, &say).await?;
 
     // Cutover: stop the writes, wait for the drain, verify.
     stop_app.store(true, Ordering::Relaxed);
@@ -206,19 +243,7 @@ pub async fn delta_migration(bed: &Testbed, say: impl Fn(&str)) -> anyhow::Resul
         }
     }
     say("molt verify (final)");
-    let report = molt_verify::run_args(molt_verify::VerifyArgs::try_parse_from([
-        "verify",
-        "--source",
-        &src.url,
-        "--target",
-        &dst.url,
-        "--allow-tls-mode-disable",
-        "--table-splits",
-        "4",
-        "--metrics-listen-addr",
-        "",
-    ])?)
-    .await?;
+    let report = verify(&src.url, &dst.url, &["--table-splits", "4"]).await?;
     let downtime = cutover.elapsed();
     let t = report.totals();
     stop_repl.send(true).ok();

@@ -15,7 +15,7 @@ use molt_testkit::Testbed;
 use mysql_async::prelude::Queryable as _;
 use sqlx::{Connection as _, PgConnection};
 
-use crate::DemoReport;
+use crate::{DemoReport, fetch, live_verify, verify};
 
 /// The demo's MariaDB schema and data.
 pub const DEMO_SCHEMA_MYSQL: &str = "
@@ -103,20 +103,7 @@ pub async fn delta_migration_mysql(
     say(
         "molt fetch --direct-copy --table-handling drop-on-target-and-recreate (one snapshot, while the application writes)",
     );
-    let fetch = molt_fetch::FetchArgs::try_parse_from([
-        "fetch",
-        "--source",
-        &src.url,
-        "--target",
-        &dst.url,
-        "--allow-tls-mode-disable",
-        "--direct-copy",
-        "--table-handling",
-        "drop-on-target-and-recreate",
-        "--metrics-listen-addr",
-        "",
-    ])?;
-    let summary = molt_fetch::run(molt_fetch::Config::from_args(&fetch)?).await?;
+    let summary = fetch(&src.url, &dst.url, &[]).await?;
     let fetched_rows = summary.rows.iter().sum();
     say(&format!("  loaded {fetched_rows} rows; cdc_cursor {}", summary.cdc_cursor));
 
@@ -147,28 +134,7 @@ pub async fn delta_migration_mysql(
     ));
 
     say("molt verify --live (writes continue; rows not yet replicated are re-checked)");
-    let verify_args = |extra: &[&str]| {
-        let mut argv = vec![
-            "verify",
-            "--source",
-            src.url.as_str(),
-            "--target",
-            dst.url.as_str(),
-            "--allow-tls-mode-disable",
-            "--metrics-listen-addr",
-            "",
-        ];
-        argv.extend_from_slice(extra);
-        molt_verify::VerifyArgs::try_parse_from(argv)
-    };
-    let live = molt_verify::run_args(verify_args(&["--live"])?).await?;
-    let lt = live.totals();
-    say(&format!(
-        "  live verify: {} rows, {} re-checked, {} still different while writes run",
-        lt.truth_rows,
-        lt.live_retry,
-        lt.missing + lt.mismatch + lt.extraneous
-    ));
+    let live = live_verify(&src.url, &dst.url, &say).await?;
 
     stop_app.store(true, Ordering::Relaxed);
     app.await.context("the application task")??;
@@ -193,7 +159,7 @@ pub async fn delta_migration_mysql(
         }
     }
     say("molt verify (final)");
-    let report = molt_verify::run_args(verify_args(&["--table-splits", "4"])?).await?;
+    let report = verify(&src.url, &dst.url, &["--table-splits", "4"]).await?;
     let downtime = cutover.elapsed();
     let t = report.totals();
     stop_repl.send(true).ok();
