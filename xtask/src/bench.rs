@@ -119,6 +119,33 @@ fn truncate(dst: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `psql COPY … TO STDOUT | psql COPY … FROM STDIN` for each `(from, to)` table pair at once,
+/// with COPY `options` (`""`, or `(FORMAT binary)`); waits for all.
+pub(crate) fn copy_pipes(
+    src: &str,
+    dst: &str,
+    pairs: &[(String, String)],
+    options: &str,
+) -> anyhow::Result<()> {
+    let children: Vec<_> = pairs
+        .iter()
+        .map(|(from, to)| {
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "psql '{src}' -X -Atqc 'COPY {from} TO STDOUT {options}' | psql '{dst}' -X -v ON_ERROR_STOP=1 -qc 'COPY {to} FROM STDIN {options}'"
+                ))
+                .spawn()
+        })
+        .collect::<Result<_, _>>()?;
+    for mut c in children {
+        if !c.wait()?.success() {
+            bail!("a psql COPY pipe failed");
+        }
+    }
+    Ok(())
+}
+
 /// Builds one package with the release profile (benchmarks measure optimised code).
 pub(crate) fn build_release(root: &Path, package: &str) -> anyhow::Result<()> {
     let ok = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -164,22 +191,9 @@ pub fn fetch(root: &Path, bed: &Testbed) -> anyhow::Result<()> {
     std::fs::create_dir_all(&bench_dir)?;
     let pipe = time("psql COPY | COPY (4 tables at once)", || {
         truncate(&dst)?;
-        let children: Vec<_> = TABLES
-            .iter()
-            .map(|t| {
-                Command::new("sh")
-                    .arg("-c")
-                    .arg(format!(
-                        "psql '{src}' -X -Atqc 'COPY {t} TO STDOUT' | psql '{dst}' -X -v ON_ERROR_STOP=1 -qc 'COPY {t} FROM STDIN'"
-                    ))
-                    .spawn()
-            })
-            .collect::<Result<_, _>>()?;
-        for mut c in children {
-            if !c.wait()?.success() {
-                bail!("a psql pipe failed");
-            }
-        }
+        let pairs: Vec<(String, String)> =
+            TABLES.iter().map(|t| ((*t).to_owned(), (*t).to_owned())).collect();
+        copy_pipes(&src, &dst, &pairs, "")?;
         check_loaded(&dst)
     })?;
     let work = std::env::temp_dir().join("molt-bench-pgcopydb");

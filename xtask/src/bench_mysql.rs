@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use molt_testkit::Testbed;
 
-use crate::bench::{build_release, ensure_tool, median, psql};
+use crate::bench::{build_release, copy_pipes, ensure_tool, median, psql};
 
 const DB: &str = "molt_bench_my";
 const RUNS: usize = 3;
@@ -390,22 +390,9 @@ pub fn fetch(root: &Path, bed: &Testbed) -> anyhow::Result<()> {
             "TRUNCATE raw.employees, raw.payments, raw.orders, raw.order_items; CHECKPOINT",
         )?;
         let start = Instant::now();
-        let children: Vec<_> = TABLES
-            .iter()
-            .map(|t| {
-                Command::new("sh")
-                    .arg("-c")
-                    .arg(format!(
-                        "psql '{dst}' -X -Atqc 'COPY public.{t} TO STDOUT (FORMAT binary)' | psql '{dst}' -X -v ON_ERROR_STOP=1 -qc 'COPY raw.{t} FROM STDIN (FORMAT binary)'"
-                    ))
-                    .spawn()
-            })
-            .collect::<Result<_, _>>()?;
-        for mut c in children {
-            if !c.wait()?.success() {
-                bail!("a binary COPY pipe failed");
-            }
-        }
+        let pairs: Vec<(String, String)> =
+            TABLES.iter().map(|t| (format!("public.{t}"), format!("raw.{t}"))).collect();
+        copy_pipes(&dst, &dst, &pairs, "(FORMAT binary)")?;
         let t = start.elapsed();
         println!(
             "    {:<36} run {}: {:.2}s",
