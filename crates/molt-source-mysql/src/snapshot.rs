@@ -142,7 +142,9 @@ pub fn retention_warning(vars: &[(String, String)]) -> Option<String> {
 
 impl MysqlSnapshot {
     /// Opens `sessions` export sessions on one snapshot of `url`'s server and reads its GTID
-    /// position (not with `ignore_replication_check`).
+    /// position (not with `ignore_replication_check`). The binlog settings and grants are
+    /// [`check_source_for_replication`]'s, which the caller runs first (fetch does, before it
+    /// touches the target).
     ///
     /// # Errors
     /// [`SourceError::Query`] naming the missing privilege or setting and its fix.
@@ -158,9 +160,6 @@ impl MysqlSnapshot {
             lock.query_first("SELECT VERSION()").await.map_err(q("reading the server version"))?;
         let flavor = flavor_of(&version.clone().unwrap_or_default());
         info!(flavor = ?flavor, version = %version.unwrap_or_default(), "source server");
-        if !ignore_replication_check {
-            check_replication_source(&pool, &mut lock, flavor).await?;
-        }
         let sessions = sessions.max(1);
         let started = Instant::now();
         let (conns, cursor, guarded) = loop {
